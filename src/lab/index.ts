@@ -1,0 +1,27 @@
+/**
+ * The lab's public surface: containers (network namespaces around a TAP or
+ * veth end), the labs that own them, and the cleanup that never leaves a
+ * namespace, interface or process behind.
+ */
+export { Lab } from './lab.js';
+export {
+  Container,
+  createContainer,
+  type ContainerOptions,
+  type ExecOptions,
+  type ExecResult,
+  type Neighbour,
+  type SpawnOptions,
+} from './netns.js';
+export { ContainerProcess, type ExitStatus } from './process.js';
+export {
+  cleanupAll,
+  cleanupStale,
+  installCleanupHandlers,
+  registrySnapshot,
+  stateDir,
+  stateFilePath,
+  type LabState,
+  type StaleCleanup,
+} from './registry.js';
+export { CommandError, type RunResult } from './command.js';
