@@ -12,3 +12,8 @@ export * from './wire/tcp-options.js';
 export * from './wire/dissect.js';
 export * from './link/pcap.js';
 export * from './time/index.js';
+export * from './link/port.js';
+export * from './link/tap.js';
+export * from './link/forward.js';
+export * from './link/gso.js';
+export * from './lab/index.js';

@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerReadCommand } from './read.js';
 import { registerDecodeCommand } from './decode.js';
+import { registerLabCommands } from './lab-commands.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str) });
+  registerLabCommands(program);
   registerReadCommand(program);
   registerDecodeCommand(program);
   return program;

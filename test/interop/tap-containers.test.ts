@@ -15,7 +15,7 @@ import type { Container } from '../../src/lab/netns.js';
 import { formatMac, parseIPv4, parseMac } from '../../src/wire/address.js';
 import { ARP_OP, arpPacket, decodeArp, encodeArp } from '../../src/wire/arp.js';
 import { decodeEthernet, encodeEthernet, ETHERTYPE } from '../../src/wire/ethernet.js';
-import { forward } from '../../examples/forwarder.js';
+import { forward } from '../../src/link/forward.js';
 import { requireRoot } from '../helpers/netns.js';
 
 const cap = requireRoot(['ip', 'ping', 'nc', 'ethtool', 'sha256sum']);

@@ -1,13 +1,13 @@
 /**
- * The smallest proof of the path: frames read from one port are written to
- * the other by TypeScript, both ways. No switch, no learning: a wire.
+ * A wire between two ports: frames read from one are written to the other
+ * by TypeScript, both ways. No switch, no learning. The smallest proof of the
+ * path (examples/two-container-forwarder.ts, `wirelab demo`).
  *
  * Zero copies and no allocation per frame: each received frame is handed to
  * the other port as (slab, offset, length), with its virtio_net_hdr offset
  * when the batch carries one, and every batch ends in one flush.
  */
-import type { Port, RxBatch } from '../src/link/port.js';
-import { VNET_HDR_LEN } from '../src/link/port.js';
+import { VNET_HDR_LEN, type Port, type RxBatch } from './port.js';
 
 export function relay(batch: RxBatch, to: Port): void {
   const { buf, offsets, lengths, count, vnetHdr } = batch;
