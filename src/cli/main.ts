@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { registerReadCommand } from './read.js';
 import { registerDecodeCommand } from './decode.js';
 import { registerLabCommands } from './lab-commands.js';
+import { registerBenchCommand } from './bench.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerLabCommands(program);
   registerReadCommand(program);
   registerDecodeCommand(program);
+  registerBenchCommand(program);
   return program;
 }
 

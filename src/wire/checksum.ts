@@ -19,10 +19,12 @@ export function sum16(buf: Uint8Array, off: number, len: number, acc = 0): numbe
   const absolute = buf.byteOffset + i;
   if (len >= 64 && (absolute & 3) === 0 && LITTLE_ENDIAN) {
     const words = (end - i) >>> 2;
-    const u32 = new Uint32Array(buf.buffer, absolute, words);
+    const u32 = wordsOf(buf.buffer);
+    const first = absolute >>> 2;
+    const last = first + words;
     let le = 0;
     let n = 0;
-    for (let w = 0; w < words; w++) {
+    for (let w = first; w < last; w++) {
       le += u32[w]!;
       // Fold before the sum can exceed 2^53: after 2^20 words at most.
       if (++n === 0x100000) {
@@ -42,6 +44,19 @@ export function sum16(buf: Uint8Array, off: number, len: number, acc = 0): numbe
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+// One 32-bit view per underlying buffer, reused while the caller keeps
+// checksumming the same slab (the common case: a port's receive slab, a
+// socket's send buffer), so the fast path allocates nothing per call.
+let cachedBuffer: ArrayBufferLike | null = null;
+let cachedWords = new Uint32Array(0);
+function wordsOf(buffer: ArrayBufferLike): Uint32Array {
+  if (buffer !== cachedBuffer || cachedWords.length !== buffer.byteLength >>> 2) {
+    cachedBuffer = buffer;
+    cachedWords = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
+  }
+  return cachedWords;
+}
 
 /** Folds any non-negative sum (< 2^53) to 16 bits with end-around carry. */
 export function fold32(sum: number): number {

@@ -86,4 +86,13 @@ describe('wirelab CLI', () => {
     expect(truncated.code).toBe(1);
     expect(truncated.stdout).toContain('[malformed ethernet: truncated');
   });
+
+  it('bench lists the benchmarks and names the choices for an unknown one', async () => {
+    const list = await wirelab('bench');
+    expect(list.code).toBe(0);
+    expect(list.stdout.split('\n')).toEqual(expect.arrayContaining(['wire', 'tap-forward']));
+    const bad = await wirelab('bench', 'nope');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/unknown benchmark "nope"; available: .*wire/);
+  });
 });
