@@ -49,7 +49,7 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 // checksumming the same slab (the common case: a port's receive slab, a
 // socket's send buffer), so the fast path allocates nothing per call.
 let cachedBuffer: ArrayBufferLike | null = null;
-let cachedWords = new Uint32Array(0);
+let cachedWords: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 function wordsOf(buffer: ArrayBufferLike): Uint32Array {
   if (buffer !== cachedBuffer || cachedWords.length !== buffer.byteLength >>> 2) {
     cachedBuffer = buffer;
