@@ -17,3 +17,4 @@ export * from './link/tap.js';
 export * from './link/forward.js';
 export * from './link/gso.js';
 export * from './lab/index.js';
+export * from './switch/index.js';

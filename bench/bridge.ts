@@ -1,0 +1,300 @@
+/**
+ * bench/bridge: the wirelab switch (src/switch/bridge.ts, run as
+ * examples/switch.ts in its own process) between two containers, against
+ *   - the Linux kernel bridge (veth + bridge inside a throwaway namespace),
+ *   - bench/c/tapfwd.c, the ceiling of a one-syscall-per-frame C forwarder,
+ * measuring
+ *   1. iperf3 TCP A→B and B→A, with vnet_hdr off and on (kernel bridge with
+ *      offloads off and on), in Gbit/s;
+ *   2. 64-byte UDP frames/s: trafgen (netsniff-ng) in A sends minimum-size
+ *      frames to B for N seconds; what B's eth0 received (`ip -s -j link`)
+ *      divided by the sending time.
+ * Rows: wirelab vs the C forwarder (target ≥ 0.7×) for TCP, wirelab vs the
+ * kernel bridge (target ≥ 0.5×) for 64-byte frames/s.
+ *
+ *   npm run bench -- bridge [--seconds N]
+ *
+ * Safety: only addresses inside the namespaces created here (10.202.0.0/24);
+ * every iperf3 run is bounded in time, every trafgen run in time (timeout)
+ * and in count (--num); trafgen is told not to touch socket memory or IRQ
+ * affinity (host-wide settings). Everything is removed at the end, even on
+ * failure. Hand-written: the same harness shape as bench/tap-forward.ts.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { Lab } from '../src/lab/lab.js';
+import type { Container } from '../src/lab/netns.js';
+import { parseIPv4, parseMac } from '../src/wire/address.js';
+import { encodeEthernet, ETHERTYPE } from '../src/wire/ethernet.js';
+import { encodeIPv4, IP_PROTOCOL } from '../src/wire/ipv4.js';
+import { encodeUdp } from '../src/wire/udp.js';
+import { printRows, writeResult, type BenchRow } from './results.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const A_IP = '10.202.0.1';
+const B_IP = '10.202.0.2';
+const A_MAC = '02:00:00:02:02:01';
+const B_MAC = '02:00:00:02:02:02';
+/** trafgen stops after this many frames even if the clock has not run out. */
+const MAX_FRAMES = 50_000_000;
+const NO_IPV6 = { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1' };
+
+function sh(argv: string[]): string {
+  return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function onPath(tool: string): boolean {
+  try {
+    sh(['sh', '-c', `command -v ${tool}`]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Two containers A and B, however they are joined. */
+interface Pair {
+  a: Container;
+  b: Container;
+}
+
+/** A way of joining A and B: sets them up, runs `fn`, tears everything down. */
+type Path = <T>(fn: (p: Pair) => Promise<T>) => Promise<T>;
+
+// ---------------------------------------------------------------------------
+// Measurements
+
+/** iperf3 from A to B (B to A with `reverse`): Gbit/s received. */
+async function iperf({ a, b }: Pair, seconds: number, reverse: boolean): Promise<number> {
+  const server = b.spawn(['iperf3', '-s', '-1', '--forceflush', '-B', B_IP]);
+  try {
+    await server.waitFor(/Server listening/, 5000);
+    const args = ['iperf3', '-c', B_IP, '-t', String(seconds), '-J', '--connect-timeout', '3000'];
+    if (reverse) args.push('-R');
+    const r = await a.exec(args, { timeoutMs: (seconds + 15) * 1000 });
+    const json = JSON.parse(r.stdout) as { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
+    if (json.error) throw new Error(`iperf3: ${json.error}`);
+    return (json.end?.sum_received?.bits_per_second ?? 0) / 1e9;
+  } finally {
+    await server.kill('SIGKILL');
+  }
+}
+
+/** Packets counted by the kernel on the container's eth0 (`ip -s -j link`). */
+async function linkPackets(c: Container): Promise<{ rx: number; tx: number }> {
+  const r = await c.exec(['ip', '-s', '-j', 'link', 'show', 'dev', c.ifname], { check: true });
+  const [link] = JSON.parse(r.stdout) as Array<{ stats64?: { rx: { packets: number }; tx: { packets: number } } }>;
+  if (link?.stats64 === undefined) throw new Error(`no stats64 for ${c.name}/${c.ifname}: ${r.stdout}`);
+  return { rx: link.stats64.rx.packets, tx: link.stats64.tx.packets };
+}
+
+/** The 60-byte frame (64 on a real wire, with the FCS): UDP A:9000 → B:9 with 18 bytes of payload. */
+function minimumUdpFrame(): Uint8Array {
+  const src = parseIPv4(A_IP);
+  const dst = parseIPv4(B_IP);
+  const udp = encodeUdp({ srcPort: 9000, dstPort: 9 }, new Uint8Array(18), { src, dst });
+  const ip = encodeIPv4(
+    {
+      dscp: 0, ecn: 0, identification: 0, dontFragment: true, moreFragments: false, reservedFlag: false,
+      fragmentOffset: 0, ttl: 64, protocol: IP_PROTOCOL.UDP, src, dst, options: new Uint8Array(0),
+    },
+    udp,
+  );
+  return encodeEthernet({ dst: parseMac(B_MAC), src: parseMac(A_MAC), tags: [], etherType: ETHERTYPE.IPV4 }, ip);
+}
+
+/** trafgen in A sends minimum-size frames to B for `seconds`; returns frames/s B received. */
+async function smallFrames({ a, b }: Pair, seconds: number, cfg: string): Promise<{ rate: number; sent: number; received: number }> {
+  await a.exec(['ping', '-c', '1', '-W', '2', B_IP], { check: true }); // both neighbour tables and the FDB filled
+  const a0 = await linkPackets(a);
+  const b0 = await linkPackets(b);
+  const t0 = performance.now();
+  const r = await a.exec(
+    [
+      'timeout', '-s', 'INT', String(seconds),
+      'trafgen', '--dev', a.ifname, '--conf', cfg, '--num', String(MAX_FRAMES), '--cpus', '1',
+      '--no-sock-mem', '--notouch-irq', '--no-cpu-stats',
+    ],
+    { timeoutMs: (seconds + 10) * 1000 },
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  if (r.code !== 0 && r.code !== 124 && r.code !== 130) throw new Error(`trafgen exited ${r.code}: ${r.stderr}`);
+  await new Promise((res) => setTimeout(res, 300)); // let queued frames drain
+  const a1 = await linkPackets(a);
+  const b1 = await linkPackets(b);
+  const received = b1.rx - b0.rx;
+  return { rate: received / elapsed, sent: a1.tx - a0.tx, received };
+}
+
+// ---------------------------------------------------------------------------
+// Paths
+
+interface Forwarder {
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts a process that creates the TAPs it is given and prints READY. */
+function startForwarder(argv: string[]): Promise<Forwarder> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(argv[0]!, argv.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${argv.join(' ')} did not print READY: ${err}`));
+    }, 15000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      if (!d.toString().includes('READY')) return;
+      clearTimeout(timer);
+      resolve({
+        proc,
+        stop: () =>
+          new Promise<void>((res) => {
+            if (proc.exitCode !== null || proc.signalCode !== null) return res();
+            proc.once('exit', () => res());
+            proc.kill('SIGTERM');
+            setTimeout(() => proc.kill('SIGKILL'), 3000).unref();
+          }),
+      });
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${argv.join(' ')} exited (${code}): ${err}`));
+    });
+  });
+}
+
+/** A and B on two TAPs held by a forwarder process (the wirelab switch or tapfwd). */
+function throughTaps(argv: (ta: string, tb: string) => string[]): Path {
+  return async (fn) => {
+    const id = randomBytes(3).toString('hex');
+    const ta = `wlq${id}a`;
+    const tb = `wlq${id}b`;
+    const fwd = await startForwarder(argv(ta, tb));
+    const lab = new Lab();
+    try {
+      const a = await lab.container({ link: ta, address: `${A_IP}/24`, mac: A_MAC, sysctls: NO_IPV6 });
+      const b = await lab.container({ link: tb, address: `${B_IP}/24`, mac: B_MAC, sysctls: NO_IPV6 });
+      await a.exec(['ping', '-c', '1', '-W', '2', B_IP], { check: true });
+      return await fn({ a, b });
+    } finally {
+      await lab.close();
+      await fwd.stop();
+    }
+  };
+}
+
+/** A and B on veths into a Linux bridge that lives in its own throwaway namespace. */
+function kernelBridge(offloads: boolean): Path {
+  return async (fn) => {
+    const id = randomBytes(3).toString('hex');
+    const brNs = `wl-br${id}`;
+    const lab = new Lab();
+    sh(['ip', 'netns', 'add', brNs]);
+    try {
+      sh(['ip', '-n', brNs, 'link', 'add', 'br0', 'type', 'bridge']);
+      sh(['ip', '-n', brNs, 'link', 'set', 'br0', 'up']);
+      const ends: string[] = [];
+      for (const side of ['a', 'b']) {
+        const outer = `wlw${id}${side}`;
+        // Made inside the bridge namespace; the outer end visits the root
+        // namespace only until the lab moves it into its container.
+        sh(['ip', '-n', brNs, 'link', 'add', `p${side}`, 'type', 'veth', 'peer', 'name', outer, 'netns', '1']);
+        sh(['ip', '-n', brNs, 'link', 'set', `p${side}`, 'master', 'br0', 'up']);
+        if (!offloads) sh(['ip', 'netns', 'exec', brNs, 'ethtool', '-K', `p${side}`, 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+        ends.push(outer);
+      }
+      const a = await lab.container({ link: ends[0]!, address: `${A_IP}/24`, mac: A_MAC, sysctls: NO_IPV6 });
+      const b = await lab.container({ link: ends[1]!, address: `${B_IP}/24`, mac: B_MAC, sysctls: NO_IPV6 });
+      if (!offloads) {
+        for (const c of [a, b]) await c.exec(['ethtool', '-K', c.ifname, 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+      }
+      await a.exec(['ping', '-c', '1', '-W', '2', B_IP], { check: true });
+      return await fn({ a, b });
+    } finally {
+      await lab.close();
+      try {
+        sh(['ip', 'netns', 'del', brNs]);
+      } catch {
+        // already gone
+      }
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------
+
+function ensureTrafgen(): void {
+  if (onPath('trafgen')) return;
+  process.stdout.write('trafgen not found: installing netsniff-ng\n');
+  execFileSync('apt-get', ['install', '-y', '-qq', 'netsniff-ng'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}
+
+export async function main(args: string[]): Promise<void> {
+  const si = args.indexOf('--seconds');
+  const seconds = si >= 0 ? Number(args[si + 1]) : 5;
+  if (!Number.isFinite(seconds) || seconds < 1 || seconds > 60) throw new Error('--seconds must be 1..60');
+  ensureTrafgen();
+
+  const dir = mkdtempSync(join(tmpdir(), 'wl-bench-'));
+  const tapfwd = join(dir, 'tapfwd');
+  sh(['cc', '-O2', '-o', tapfwd, join(here, 'c', 'tapfwd.c')]);
+  const cfg = join(dir, 'udp64.trafgen');
+  writeFileSync(cfg, `{ ${[...minimumUdpFrame()].map((x) => `0x${x.toString(16).padStart(2, '0')}`).join(', ')} }\n`);
+
+  const cForwarder = (vnet: boolean): Path => throughTaps((ta, tb) => [tapfwd, ...(vnet ? ['--vnet'] : []), ta, tb]);
+  const wirelab = (vnet: boolean): Path =>
+    throughTaps((ta, tb) => [process.execPath, '--import', 'tsx', 'examples/switch.ts', ...(vnet ? ['--vnet'] : []), ta, tb]);
+
+  const rows: BenchRow[] = [];
+  const add = (path: string, metric: string, value: number, reference: string, refValue: number) =>
+    rows.push({ path, metric, value, reference, ratio: refValue > 0 ? value / refValue : 0 });
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const bothWays = (p: Pair) => iperf(p, seconds, false).then(async (ab) => [ab, await iperf(p, seconds, true)] as const);
+
+  try {
+    for (const vnet of [false, true]) {
+      const mode = vnet ? 'vnet_hdr on' : 'vnet_hdr off';
+      const kName = `kernel bridge (offloads ${vnet ? 'on' : 'off'})`;
+      const cName = `C forwarder (${mode})`;
+      const wName = `wirelab bridge (${mode})`;
+      const k = await kernelBridge(vnet)(bothWays);
+      say(`${kName}: A→B ${k[0].toFixed(2)}, B→A ${k[1].toFixed(2)} Gbit/s`);
+      const c = await cForwarder(vnet)(bothWays);
+      say(`${cName}: A→B ${c[0].toFixed(2)}, B→A ${c[1].toFixed(2)} Gbit/s`);
+      const w = await wirelab(vnet)(bothWays);
+      say(`${wName}: A→B ${w[0].toFixed(2)}, B→A ${w[1].toFixed(2)} Gbit/s`);
+      for (const [i, dirName] of [[0, 'A→B'], [1, 'B→A']] as const) {
+        add(`${kName} TCP ${dirName}`, 'Gbit/s', k[i], `${kName} TCP ${dirName}`, k[i]);
+        add(`${cName} TCP ${dirName}`, 'Gbit/s', c[i], `${kName} TCP ${dirName}`, k[i]);
+        add(`${wName} TCP ${dirName}`, 'Gbit/s', w[i], `${cName} TCP ${dirName}`, c[i]);
+      }
+    }
+
+    const small = (p: Pair) => smallFrames(p, seconds, cfg);
+    const k = await kernelBridge(true)(small);
+    say(`kernel bridge 64 B: sent ${k.sent}, B received ${k.received}: ${k.rate.toFixed(0)} frames/s`);
+    const c = await cForwarder(false)(small);
+    say(`C forwarder 64 B: sent ${c.sent}, B received ${c.received}: ${c.rate.toFixed(0)} frames/s`);
+    const w = await wirelab(false)(small);
+    say(`wirelab bridge 64 B: sent ${w.sent}, B received ${w.received}: ${w.rate.toFixed(0)} frames/s`);
+    const kRef = 'kernel bridge 64 B UDP A→B';
+    add(kRef, 'frames/s', k.rate, kRef, k.rate);
+    add('C forwarder (vnet_hdr off) 64 B UDP A→B', 'frames/s', c.rate, kRef, k.rate);
+    add('wirelab bridge (vnet_hdr off) 64 B UDP A→B', 'frames/s', w.rate, kRef, k.rate);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  printRows(rows);
+  say(`wrote ${writeResult({ bench: 'bridge', rows })}`);
+}
