@@ -9,6 +9,7 @@ import { registerReadCommand } from './read.js';
 import { registerDecodeCommand } from './decode.js';
 import { registerLabCommands } from './lab-commands.js';
 import { registerBenchCommand } from './bench.js';
+import { registerSwitchCommand } from './switch.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str) });
   registerLabCommands(program);
+  registerSwitchCommand(program);
   registerReadCommand(program);
   registerDecodeCommand(program);
   registerBenchCommand(program);
