@@ -26,3 +26,8 @@ export { PingError, type PingOptions, type PingReply } from './ip/icmp.js';
 export { RouteTable, type Route } from './ip/routes.js';
 export { NeighbourTable } from './ip/neighbour.js';
 export { UdpSocket, UdpLayer } from './udp/index.js';
+export { TcpLayer } from './tcp/tcp.js';
+export { TcpApi } from './tcp/api.js';
+export { TcpSocket } from './tcp/socket.js';
+export { TcpServer } from './tcp/server.js';
+export type { TcpOptions, TcpInfo, TcpState } from './tcp/state.js';

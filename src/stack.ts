@@ -19,6 +19,9 @@ import { IpLayer } from './ip/ipv4.js';
 import { RouteTable, type Route } from './ip/routes.js';
 import { IP_PROTOCOL } from './wire/ipv4.js';
 import { UdpLayer, udpErrorForIcmp, type IpSender } from './udp/index.js';
+import { TcpLayer, type TcpIpSender } from './tcp/tcp.js';
+import type { TcpOptions } from './tcp/state.js';
+import { TcpApi } from './tcp/api.js';
 
 export interface StackOptions {
   clock: Clock;
@@ -30,6 +33,8 @@ export interface StackOptions {
   seed?: number;
   /** Rate-limit ICMP errors as Linux does (default true). */
   icmpRateLimit?: boolean;
+  /** TCP settings (SACK, timestamps, window scaling, congestion control, buffers, …). */
+  tcp?: TcpOptions;
 }
 
 export interface InterfaceOptions {
@@ -59,6 +64,8 @@ export class Stack {
   readonly arp: ArpResponder;
   readonly icmp: IcmpLayer;
   readonly udp: UdpLayer;
+  /** The TCP core: connections, listeners, `ss -tni` (`tcpLayer.format()`). */
+  readonly tcpLayer: TcpLayer;
   private readonly hostId: number;
 
   constructor(readonly clock: Clock, opts: Omit<StackOptions, 'clock'> = {}) {
@@ -91,6 +98,32 @@ export class Stack {
       if (e === undefined) return;
       this.udp.icmpError({ src: q.src, dst: q.dst, srcPort: q.srcPort, dstPort: q.dstPort }, e.code, { hard: e.hard });
     });
+    const tcpIp: TcpIpSender = {
+      sendIPv4: (dst, protocol, payload, o) => ip.send(dst, protocol, payload, o ?? {}),
+      localAddressFor: sender.localAddressFor,
+      mtuFor: (dst) => {
+        const r = ip.routes.lookup(dst);
+        return (r ? ip.interfaceByName(r.dev)?.mtu : undefined) ?? 1500;
+      },
+      isLocalAddress: (a) => ip.isLocalAddress(a),
+    };
+    this.tcpLayer = new TcpLayer(tcpIp, clock, { seed: seed * 131 + 7, ...opts.tcp });
+    this.ip.register(IP_PROTOCOL.TCP, (datagram, hl) => {
+      this.tcpLayer.input(readU32(datagram, 12), readU32(datagram, 16), datagram.subarray(hl));
+    });
+    this.icmp.onTransportError(IP_PROTOCOL.TCP, (q, type, code, _from, mtu) => {
+      if (q.srcPort === undefined || q.dstPort === undefined) return;
+      const t = q.transport;
+      const seq = t.length >= 8 ? readU32(t, 4) : undefined;
+      this.tcpLayer.icmpError({ src: q.src, dst: q.dst, srcPort: q.srcPort, dstPort: q.dstPort, ...(seq !== undefined ? { seq } : {}) }, type, code, mtu);
+    });
+  }
+
+  private tcpApi: TcpApi | undefined;
+
+  /** Node's `net` for this host, on `tcpLayer`: createServer, connect/createConnection, agent(). */
+  get tcp(): TcpApi {
+    return (this.tcpApi ??= new TcpApi(this.tcpLayer));
   }
 
   get forwarding(): boolean {
@@ -180,6 +213,7 @@ export class Stack {
       icmp: this.icmp.stats,
       arp: this.arp.stats,
       udp: this.udp.stats,
+      tcp: this.tcpLayer.stats,
       neighbours: this.ip.neighbours.stats,
       reassembly: this.ip.reassembler.stats,
       interfaces: Object.fromEntries(this.ip.interfaces.map((i) => [i.name, i.stats])),
@@ -187,6 +221,7 @@ export class Stack {
   }
 
   close(): void {
+    this.tcpLayer.close();
     for (const i of this.ip.interfaces) i.port.onReceive = null;
     this.ip.close();
   }

@@ -1,0 +1,232 @@
+/**
+ * Loss recovery for the sending half: duplicate-ACK counting and fast
+ * retransmit (RFC 5681), NewReno partial-ACK recovery without SACK
+ * (RFC 6582, with the RFC 3042 limited transmit), SACK-based recovery with
+ * RFC 6675's pipe, IsLost and NextSeg when SACK was negotiated, and the
+ * loss state after a retransmission timeout (go-back-N from SND.UNA,
+ * skipping what the peer SACKed). The states are named as Linux names its
+ * ca_state: open, disorder, recovery, loss.
+ *
+ * Byte ranges, not per-segment records: what the peer holds comes from the
+ * SackScoreboard (src/tcp/sack.ts); what we retransmitted during one
+ * recovery episode is everything unSACKed below HighRxt, because NextSeg
+ * retransmits in sequence order. That is RFC 6675's own model.
+ *
+ * Not implemented: RACK-TLP (RFC 8985) time-based loss detection and tail
+ * loss probes, D-SACK-driven undo of spurious reductions (Eifel/F-RTO) and
+ * the rescue retransmission (RFC 6675 NextSeg rule 4).
+ */
+import { DUP_THRESH } from './sack.js';
+import { seqDiff, seqGeq, seqGt, seqLt, seqMax } from './seq.js';
+import type { TcpSender } from './sender.js';
+
+export type CaState = 'open' | 'disorder' | 'recovery' | 'loss';
+
+export class LossRecovery {
+  state: CaState = 'open';
+  dupAcks = 0;
+  /** RFC 6675 RecoveryPoint / RFC 6582 "recover": SND.MAX when recovery (or loss) began. */
+  recoveryPoint = 0;
+  /** RFC 6675 HighRxt: the end of the highest retransmission in this episode. */
+  highRxt = 0;
+  /** NewReno's cwnd inflation (3 MSS + 1 MSS per further dupack, deflated by partial ACKs). */
+  private inflation = 0;
+
+  constructor(private readonly s: TcpSender) {}
+
+  /** The congestion window the sender may fill now, bytes. */
+  window(): number {
+    const cwnd = this.s.cc.cwnd;
+    if (this.inflation !== 0) return Math.max(this.s.c.mss, cwnd + this.inflation);
+    return cwnd;
+  }
+
+  /** Bytes considered in the network (RFC 6675 pipe; FlightSize without SACK). */
+  pipe(): number {
+    const s = this.s;
+    const una = s.sndUna;
+    if (this.state === 'loss') {
+      const nxt = seqGt(s.sndNxt, una) ? s.sndNxt : una;
+      return seqDiff(nxt, una) - this.sackedBetween(una, nxt);
+    }
+    const outstanding = seqDiff(s.sndMax, una);
+    if (!s.c.sackOk) return outstanding;
+    const sacked = s.sack.sackedBytes;
+    if (this.state !== 'recovery') return Math.max(0, outstanding - sacked);
+    const lostEnd = this.clamp(this.lostBoundary());
+    const lost = seqDiff(lostEnd, una) - this.sackedBetween(una, lostEnd);
+    const rxtEnd = this.clamp(this.highRxt);
+    const retrans = seqDiff(rxtEnd, una) - this.sackedBetween(una, rxtEnd);
+    return Math.max(0, outstanding - sacked - lost + retrans);
+  }
+
+  private clamp(x: number): number {
+    const s = this.s;
+    if (seqLt(x, s.sndUna)) return s.sndUna;
+    if (seqGt(x, s.sndMax)) return s.sndMax;
+    return x;
+  }
+
+  /** SACKed bytes inside [a, b). */
+  sackedBetween(a: number, b: number): number {
+    const sb = this.s.sack;
+    let n = 0;
+    for (let i = 0; i < sb.count; i++) {
+      const l = sb.leftAt(i);
+      const r = sb.rightAt(i);
+      if (!seqLt(l, b)) break;
+      if (!seqGt(r, a)) continue;
+      n += seqDiff(seqLt(r, b) ? r : b, seqGt(l, a) ? l : a);
+    }
+    return n;
+  }
+
+  /**
+   * Every unSACKed byte below this point is lost by RFC 6675's IsLost (more
+   * than (DupThresh−1)·MSS bytes or DupThresh ranges SACKed above it);
+   * SND.UNA when nothing is.
+   */
+  lostBoundary(): number {
+    const sb = this.s.sack;
+    const limit = (DUP_THRESH - 1) * this.s.c.mss;
+    let bytes = 0;
+    for (let i = sb.count - 1, ranges = 1; i >= 0; i--, ranges++) {
+      bytes += seqDiff(sb.rightAt(i), sb.leftAt(i));
+      if (bytes > limit || ranges >= DUP_THRESH) return sb.leftAt(i);
+    }
+    return this.s.sndUna;
+  }
+
+  /** The first byte at or after `x` that the peer has not SACKed. */
+  firstUnsacked(x: number): number {
+    const sb = this.s.sack;
+    for (let i = 0; i < sb.count; i++) {
+      const l = sb.leftAt(i);
+      if (seqGt(l, x)) break;
+      const r = sb.rightAt(i);
+      if (seqGt(r, x)) x = r;
+    }
+    return x;
+  }
+
+  /** End of the unSACKed gap starting at `x` (the next SACKed byte, or SND.MAX). */
+  gapEnd(x: number): number {
+    const sb = this.s.sack;
+    for (let i = 0; i < sb.count; i++) {
+      const l = sb.leftAt(i);
+      if (seqGt(l, x)) return seqLt(l, this.s.sndMax) ? l : this.s.sndMax;
+    }
+    return this.s.sndMax;
+  }
+
+  /** NextSeg rule 1: the first lost, not yet retransmitted range, or undefined. */
+  nextLost(): number | undefined {
+    const s = this.s;
+    const x = this.firstUnsacked(seqMax(this.highRxt, s.sndUna));
+    return seqLt(x, this.lostBoundary()) && seqLt(x, s.sndMax) ? x : undefined;
+  }
+
+  /** NextSeg rule 3: the first unSACKed, not yet retransmitted byte below SND.MAX, or undefined. */
+  nextUnsacked(): number | undefined {
+    const s = this.s;
+    const x = this.firstUnsacked(seqMax(this.highRxt, s.sndUna));
+    return seqLt(x, s.sndMax) ? x : undefined;
+  }
+
+  /** A duplicate ACK arrived (RFC 5681 definition, or one carrying new SACK information). */
+  onDupAck(): void {
+    const s = this.s;
+    this.dupAcks++;
+    if (this.state === 'recovery') {
+      if (!s.c.sackOk) this.inflation += s.c.mss;
+      return;
+    }
+    if (this.state === 'loss') return;
+    const lost = s.c.sackOk && seqGt(this.lostBoundary(), s.sndUna);
+    if (this.dupAcks >= DUP_THRESH || lost) {
+      this.enterRecovery();
+      return;
+    }
+    this.state = 'disorder';
+    // RFC 3042 limited transmit: one new segment for each of the first two dupacks.
+    if (!s.c.sackOk) this.inflation = Math.min(this.dupAcks, 2) * s.c.mss;
+  }
+
+  private enterRecovery(): void {
+    const s = this.s;
+    const stats = s.c.host.stats;
+    const now = s.c.host.clock.now();
+    this.state = 'recovery';
+    this.recoveryPoint = s.sndMax;
+    this.highRxt = s.sndUna;
+    s.cc.onCongestion(now, seqDiff(s.sndMax, s.sndUna));
+    stats.fastRetransmits++;
+    if (s.c.sackOk) {
+      stats.sackRecoveries++;
+      this.inflation = 0;
+    } else {
+      stats.renoRecoveries++;
+      this.inflation = 3 * s.c.mss;
+    }
+    // RFC 6675 §5 step 4.3 / RFC 5681: retransmit the first unacknowledged segment now.
+    const end = s.retransmitAt(s.sndUna, s.c.sackOk ? this.gapEnd(s.sndUna) : s.sndMax);
+    this.highRxt = end;
+  }
+
+  /** An ACK advanced SND.UNA by `acked` bytes (called after the sender moved SND.UNA). */
+  onNewAck(acked: number, rttMs: number | undefined, cwndLimited: boolean): void {
+    const s = this.s;
+    const now = s.c.host.clock.now();
+    this.dupAcks = 0;
+    switch (this.state) {
+      case 'recovery':
+        if (seqGeq(s.sndUna, this.recoveryPoint)) {
+          this.state = 'open';
+          this.inflation = 0;
+          s.cc.onRecoveryExit(now);
+          return;
+        }
+        if (s.c.sackOk) {
+          if (seqLt(this.highRxt, s.sndUna)) this.highRxt = s.sndUna;
+          return;
+        }
+        // RFC 6582 §3.2 step 5: partial ACK — retransmit the next hole, deflate, add back one MSS.
+        this.inflation -= acked;
+        if (acked >= s.c.mss) this.inflation += s.c.mss;
+        this.highRxt = s.retransmitAt(s.sndUna, s.sndMax);
+        return;
+      case 'loss':
+        if (cwndLimited) s.cc.onAck(acked, now, rttMs, seqDiff(s.sndMax, s.sndUna));
+        if (seqGeq(s.sndUna, this.recoveryPoint)) this.state = 'open';
+        return;
+      default:
+        this.inflation = 0;
+        if (cwndLimited) s.cc.onAck(acked, now, rttMs, seqDiff(s.sndMax, s.sndUna));
+        this.state = s.c.sackOk && s.sack.sackedBytes > 0 ? 'disorder' : 'open';
+    }
+  }
+
+  /** The retransmission timer expired: RFC 5681 §3.1 / RFC 6675 §5.1 — everything outstanding is lost. */
+  onRetransmitTimeout(first: boolean): void {
+    const s = this.s;
+    const now = s.c.host.clock.now();
+    if (first || this.state !== 'loss') s.cc.onRetransmitTimeout(now, seqDiff(s.sndMax, s.sndUna));
+    else s.cc.cwnd = s.c.mss;
+    this.state = 'loss';
+    this.recoveryPoint = s.sndMax;
+    this.highRxt = s.sndUna;
+    this.dupAcks = 0;
+    this.inflation = 0;
+  }
+
+  /** The path MTU shrank: resend what was sent with the old size, without a congestion response (Linux's tcp_simple_retransmit). */
+  onMtuReduced(): void {
+    const s = this.s;
+    if (this.state !== 'loss') {
+      this.state = 'loss';
+      this.recoveryPoint = s.sndMax;
+    }
+    this.highRxt = s.sndUna;
+    this.inflation = 0;
+  }
+}

@@ -1,0 +1,732 @@
+/**
+ * TcpSocket: a `net.Socket` for wirelab's own TCP.
+ *
+ * Hand-written because Node's `net.Socket` is bound to a kernel handle
+ * (libuv's uv_tcp_t) and cannot sit on a user-space TCP; this is the same
+ * `stream.Duplex` contract built on a `TcpConnection`, so `http`, `tls` and
+ * anything else that takes a Node socket runs on wirelab unchanged
+ * (`httpServer.emit('connection', socket)`, an `http.Agent` whose
+ * `createConnection` returns one).
+ *
+ * How the Node/libuv/kernel layering maps onto this file:
+ * - write: `_write` hands the chunk to `conn.write` (the kernel send buffer
+ *   copies what fits); the rest waits for the connection's `writable` and
+ *   the write callback is held until all of it is accepted, so the stream's
+ *   own buffer fills to its highWaterMark, `write()` returns false and
+ *   'drain' follows — the backpressure of a full kernel send buffer.
+ * - read: while the stream is reading (libuv's readStart) received bytes are
+ *   pushed into it and reported with `conn.consumed()`, which reopens the
+ *   window. A push that reaches the readable highWaterMark stops reading
+ *   (readStop): later bytes are held unreported — the kernel receive queue —
+ *   until the stream pulls again with `_read`. A consumer that stops reading
+ *   therefore lets the receive buffer fill and the advertised window close.
+ * - `end()` → `_final` → `conn.shutdown()` (FIN after queued data);
+ *   peer FIN → `push(null)` ('end'); with allowHalfOpen false (the default,
+ *   as Node's) the stream ends its side by itself after 'end'.
+ * - `destroy()` is close(2): FIN after queued data when nothing received is
+ *   left unread, RST when unread data remains (as Linux), or when
+ *   `resetAndDestroy()` asked for it, or while connecting.
+ * - Errors carry Node's shape: `connect ECONNREFUSED 10.0.0.2:80`,
+ *   `read ECONNRESET`, with `code`, `errno`, `syscall`, `address`, `port`.
+ *
+ * Callbacks from the connection are queued and run on the injected clock
+ * (a zero-delay timer), never inside the TCP input path: application code
+ * reacting to data cannot re-enter the connection, and on a virtual clock
+ * the application reacts within the same simulated run. Stream events that
+ * Node itself schedules with process.nextTick ('end', 'finish', 'drain',
+ * 'error') keep doing so, and 'close' follows 'error' the same way.
+ *
+ * Differences from Node: hosts are IPv4 literals or 'localhost' (no
+ * resolver; other names fail with ENOTFOUND), no IPv6, no 'lookup' event,
+ * no file-descriptor or pipe (path) sockets; ref/unref are no-ops.
+ */
+import { Duplex } from 'node:stream';
+import { Timer, type Clock } from '../time/index.js';
+import { formatIPv4, parseIPv4, type IPv4Address } from '../wire/address.js';
+
+// ---- the TCP core, as this file uses it (src/tcp/connection.ts and tcp.ts implement it) ----
+
+/** The callbacks a connection makes to its owner (TcpConnectionHandler). */
+export interface SocketConnectionHandler {
+  established?(): void;
+  data(chunk: Uint8Array): void;
+  peerFin(): void;
+  writable(): void;
+  closed(err?: Error & { code: string }): void;
+}
+
+/** The part of `TcpConnection` a socket drives. */
+export interface SocketConnection {
+  readonly localAddress: IPv4Address;
+  readonly localPort: number;
+  readonly remoteAddress: IPv4Address;
+  readonly remotePort: number;
+  readonly state: string;
+  handler: SocketConnectionHandler | null;
+  write(chunk: Uint8Array): number;
+  shutdown(): void;
+  abort(): void;
+  close(): void;
+  consumed(bytes: number): void;
+  setNoDelay(on: boolean): void;
+  setKeepAlive(on: boolean, initialDelayMs?: number): void;
+}
+
+/** Something that can be closed to stop accepting (TcpListener). */
+export interface SocketListener {
+  close(): void;
+}
+
+/** The part of `TcpLayer` the socket API drives. */
+export interface SocketLayer {
+  readonly clock: Clock;
+  /** Where ephemeral ports come from (ip_local_port_range); default [32768, 60999]. */
+  readonly opts?: { readonly ephemeralPortRange?: readonly [number, number] };
+  connect(
+    opts: { remoteAddress: IPv4Address; remotePort: number; localAddress?: IPv4Address; localPort?: number },
+    handler: SocketConnectionHandler,
+  ): SocketConnection;
+  listen(
+    opts: { port: number; address?: IPv4Address; backlog?: number },
+    onConnection: (c: SocketConnection) => void,
+  ): SocketListener;
+}
+
+// ---- errors shaped like Node's ----
+
+export interface TcpError extends Error {
+  code: string;
+  errno?: number;
+  syscall?: string;
+  address?: string;
+  port?: number;
+  hostname?: string;
+}
+
+/** Linux errno values (Node reports them negated). */
+const ERRNO: Readonly<Record<string, number>> = {
+  EPERM: 1,
+  EAGAIN: 11,
+  EACCES: 13,
+  EINVAL: 22,
+  EPIPE: 32,
+  EPROTO: 71,
+  EMSGSIZE: 90,
+  EADDRINUSE: 98,
+  EADDRNOTAVAIL: 99,
+  ENETDOWN: 100,
+  ENETUNREACH: 101,
+  ECONNABORTED: 103,
+  ECONNRESET: 104,
+  ENOBUFS: 105,
+  ETIMEDOUT: 110,
+  ECONNREFUSED: 111,
+  EHOSTDOWN: 112,
+  EHOSTUNREACH: 113,
+};
+
+/** libuv's uv_strerror text, used by Node in `listen` errors. */
+const UV_MESSAGE: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied',
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'address not available',
+  EINVAL: 'invalid argument',
+};
+
+/**
+ * A system error as Node builds it: `connect ECONNREFUSED 10.0.0.2:80`
+ * (exceptionWithHostPort), or with `uvMessage` `listen EADDRINUSE: address
+ * already in use 0.0.0.0:80` (uvExceptionWithHostPort).
+ */
+export function netError(code: string, syscall: string, address?: string, port?: number, uvMessage = false): TcpError {
+  let details = '';
+  if (address !== undefined && port !== undefined) details = ` ${address}:${port}`;
+  else if (address !== undefined) details = ` ${address}`;
+  const text = uvMessage ? `${syscall} ${code}: ${UV_MESSAGE[code] ?? code.toLowerCase()}${details}` : `${syscall} ${code}${details}`;
+  const err = new Error(text) as TcpError;
+  const errno = ERRNO[code];
+  if (errno !== undefined) err.errno = -errno;
+  err.code = code;
+  err.syscall = syscall;
+  if (address !== undefined) err.address = address;
+  if (port !== undefined) err.port = port;
+  return err;
+}
+
+/** Node's internal `ERR_*` errors. */
+export function nodeError(code: string, message: string, Ctor: ErrorConstructor = Error): TcpError {
+  const err = new Ctor(message) as TcpError;
+  err.code = code;
+  return err;
+}
+
+/** `getaddrinfo ENOTFOUND name`, as Node reports a name it cannot resolve. */
+export function notFound(hostname: string): TcpError {
+  const err = netError('ENOTFOUND', 'getaddrinfo', hostname);
+  err.errno = -3008; // UV_EAI_NONAME
+  err.hostname = hostname;
+  return err;
+}
+
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === 'function') return `function ${v.name}`;
+  if (typeof v === 'object') return `an instance of ${v.constructor?.name ?? 'Object'}`;
+  const shown = typeof v === 'string' ? `'${v.length > 25 ? v.slice(0, 25) + '...' : v}'` : String(v);
+  return `type ${typeof v} (${shown})`;
+}
+
+/** Node's validatePort (ERR_SOCKET_BAD_PORT): an integer 0..65535, numeric strings allowed. */
+export function validatePort(port: unknown, name = 'Port', allowZero = true): number {
+  if (
+    (typeof port !== 'number' && typeof port !== 'string') ||
+    (typeof port === 'string' && port.trim().length === 0) ||
+    +port !== +port >>> 0 ||
+    +port > 0xffff ||
+    (+port === 0 && !allowZero)
+  ) {
+    throw nodeError(
+      'ERR_SOCKET_BAD_PORT',
+      `${name} should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${describeValue(port)}.`,
+      RangeError,
+    );
+  }
+  return +port | 0;
+}
+
+/** An IPv4 literal or 'localhost'; undefined when it cannot be resolved without DNS. */
+export function resolveHost(host: string): IPv4Address | undefined {
+  if (host === 'localhost') return 0x7f000001;
+  try {
+    return parseIPv4(host);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Wraps a code coming from the TCP core into Node's error for the operation that saw it. */
+function connectionError(err: Error & { code: string }, connecting: boolean, remote: string | undefined, port: number | undefined): TcpError {
+  const e = connecting
+    ? netError(err.code, 'connect', remote, port)
+    : netError(err.code, err.code === 'EPIPE' ? 'write' : 'read');
+  if (err.message && !err.message.startsWith(e.message)) e.cause = err;
+  return e;
+}
+
+// ---- a run queue on the clock ----
+
+/**
+ * Work deferred to a zero-delay timer on the injected clock, run in order.
+ * Work queued while a run is in progress runs in the next run.
+ */
+export class ClockQueue {
+  private items: Array<() => void> = [];
+  private readonly timer: Timer;
+
+  constructor(clock: Clock) {
+    this.timer = new Timer(clock.timers, () => this.run());
+  }
+
+  push(fn: () => void): void {
+    this.items.push(fn);
+    if (!this.timer.armed) this.timer.arm(0);
+  }
+
+  private run(): void {
+    const batch = this.items;
+    this.items = [];
+    try {
+      for (const fn of batch) fn();
+    } finally {
+      if (this.items.length > 0 && !this.timer.armed) this.timer.arm(0);
+    }
+  }
+}
+
+// ---- the socket ----
+
+export interface TcpSocketOptions {
+  /** Keep the writable side open after the peer's FIN (Node's default: false). */
+  allowHalfOpen?: boolean;
+  /** Both highWaterMarks at once (bytes). Node's default is 16 KiB. */
+  highWaterMark?: number;
+  readableHighWaterMark?: number;
+  writableHighWaterMark?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+}
+
+export interface TcpConnectOptions {
+  port: number | string;
+  host?: string;
+  localAddress?: string;
+  localPort?: number;
+  /** Idle timeout in ms, as `socket.setTimeout(timeout)`. */
+  timeout?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+}
+
+export interface SocketAddress {
+  address: string;
+  family: 'IPv4';
+  port: number;
+}
+
+type WriteCallback = (error?: Error | null) => void;
+
+export class TcpSocket extends Duplex {
+  /** True from `connect()` until the handshake completes or fails. */
+  connecting = false;
+  /** The idle timeout set with `setTimeout`, as Node's `socket.timeout`. */
+  timeout: number | undefined;
+  /** @internal The connection, null before connect and after close. */
+  private conn: SocketConnection | null = null;
+  private readonly layer: SocketLayer | undefined;
+  private readonly queue: ClockQueue;
+  private readonly idleTimer: Timer;
+
+  // write side
+  private bytesDispatched = 0;
+  private pendingWrite: { chunk: Uint8Array; cb: WriteCallback } | null = null;
+  private waitingForConnect: Array<() => void> = [];
+  // read side
+  private bytesReceived = 0;
+  /** Bytes the connection delivered that wait in the clock queue. */
+  private queuedBytes = 0;
+  /**
+   * Received bytes not yet moved into the stream because it stopped reading:
+   * the kernel receive queue of a socket Node is not reading from. They are
+   * not `consumed()`, so the window closes as they pile up.
+   */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  /** The peer's FIN arrived behind held bytes. */
+  private eofHeld = false;
+  /** The stream wants more (libuv is "reading"): arriving bytes go straight in. */
+  private reading = true;
+  private peerEnded = false;
+
+  private resetOnDestroy = false;
+  private noDelay: boolean | undefined;
+  private keepAlive: { on: boolean; delayMs: number | undefined } | undefined;
+  private local: SocketAddress | undefined;
+  private remote: SocketAddress | undefined;
+
+  /**
+   * @internal Use `TcpApi.connect` / `createConnection`, or get one from a
+   * `TcpServer`'s 'connection' event.
+   */
+  constructor(env: { clock: Clock; layer?: SocketLayer }, opts: TcpSocketOptions = {}) {
+    super({
+      allowHalfOpen: opts.allowHalfOpen ?? false,
+      emitClose: false, // 'close' (hadError) is emitted once the connection is let go, as Node does
+      autoDestroy: true,
+      decodeStrings: true,
+      ...(opts.highWaterMark !== undefined ? { highWaterMark: opts.highWaterMark } : {}),
+      ...(opts.readableHighWaterMark !== undefined ? { readableHighWaterMark: opts.readableHighWaterMark } : {}),
+      ...(opts.writableHighWaterMark !== undefined ? { writableHighWaterMark: opts.writableHighWaterMark } : {}),
+    });
+    this.layer = env.layer;
+    this.queue = new ClockQueue(env.clock);
+    this.idleTimer = new Timer(env.clock.timers, () => this.onIdle());
+    if (opts.noDelay !== undefined) this.noDelay = opts.noDelay;
+    if (opts.keepAlive === true) this.keepAlive = { on: true, delayMs: delayOrDefault(opts.keepAliveInitialDelay) };
+  }
+
+  // ---- connecting ----
+
+  /** Connects to `port` on `host` (default 'localhost'); 'connect' follows, or 'error'. */
+  connect(options: TcpConnectOptions, connectListener?: () => void): this;
+  connect(port: number | string, host?: string, connectListener?: () => void): this;
+  connect(port: number | string, connectListener?: () => void): this;
+  connect(
+    a: TcpConnectOptions | number | string,
+    b?: string | (() => void),
+    c?: () => void,
+  ): this {
+    const options: TcpConnectOptions = typeof a === 'object' && a !== null ? a : { port: a, ...(typeof b === 'string' ? { host: b } : {}) };
+    const cb = typeof b === 'function' ? b : typeof c === 'function' ? c : undefined;
+    if (this.layer === undefined) throw nodeError('ERR_SOCKET_CLOSED', 'Socket is closed');
+    if (this.connecting || this.conn !== null) {
+      throw nodeError('ERR_SOCKET_CONNECTION_ATTEMPT', 'Socket is already connected or connecting');
+    }
+    if (this.destroyed) throw nodeError('ERR_SOCKET_CLOSED', 'Socket is closed');
+    const remotePort = validatePort(options.port);
+    let localAddress: IPv4Address | undefined;
+    if (options.localAddress !== undefined) {
+      localAddress = resolveHost(options.localAddress);
+      if (localAddress === undefined || options.localAddress === 'localhost') {
+        throw nodeError('ERR_INVALID_IP_ADDRESS', `Invalid IP address: ${options.localAddress}`, TypeError);
+      }
+    }
+    const localPort = options.localPort === undefined ? undefined : validatePort(options.localPort, 'localPort');
+    if (options.timeout !== undefined) this.setTimeout(options.timeout);
+    if (options.noDelay !== undefined) this.noDelay = options.noDelay;
+    if (options.keepAlive === true) this.keepAlive = { on: true, delayMs: delayOrDefault(options.keepAliveInitialDelay) };
+    if (cb !== undefined) this.once('connect', cb);
+
+    this.connecting = true;
+    const host = options.host === undefined || options.host === '' ? 'localhost' : options.host;
+    const remoteAddress = resolveHost(host);
+    if (remoteAddress === undefined) {
+      this.queue.push(() => this.destroy(notFound(host)));
+      return this;
+    }
+    const remoteText = formatIPv4(remoteAddress);
+    this.remote = { address: remoteText, family: 'IPv4', port: remotePort };
+    try {
+      this.conn = this.layer.connect(
+        {
+          remoteAddress,
+          remotePort,
+          ...(localAddress !== undefined ? { localAddress } : {}),
+          ...(localPort !== undefined ? { localPort } : {}),
+        },
+        this.makeHandler(),
+      );
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (typeof code !== 'string') throw e;
+      const err =
+        code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL'
+          ? netError(code, 'bind', localAddress === undefined ? '0.0.0.0' : formatIPv4(localAddress), localPort ?? 0)
+          : netError(code, 'connect', remoteText, remotePort);
+      this.queue.push(() => this.destroy(err));
+      return this;
+    }
+    this.local = { address: formatIPv4(this.conn.localAddress), family: 'IPv4', port: this.conn.localPort };
+    return this;
+  }
+
+  /**
+   * @internal Wraps a connection a listener accepted. `paused` is Node's
+   * pauseOnConnect: nothing is read until the socket is resumed.
+   */
+  attach(conn: SocketConnection, paused = false): void {
+    this.conn = conn;
+    conn.handler = this.makeHandler();
+    this.cacheAddresses(conn);
+    this.applyOptions(conn);
+    if (conn.state === 'SYN-RECV' || conn.state === 'SYN-SENT') this.connecting = true;
+    if (paused) {
+      this.reading = false;
+      this.pause();
+    }
+  }
+
+  private makeHandler(): SocketConnectionHandler {
+    return {
+      established: () => this.queue.push(() => this.onEstablished()),
+      data: (chunk) => {
+        this.queuedBytes += chunk.byteLength;
+        this.queue.push(() => this.onData(chunk));
+      },
+      peerFin: () => this.queue.push(() => this.onPeerFin()),
+      writable: () => this.queue.push(() => this.onWritable()),
+      closed: (err) => this.queue.push(() => this.onClosed(err)),
+    };
+  }
+
+  private cacheAddresses(conn: SocketConnection): void {
+    this.local = { address: formatIPv4(conn.localAddress), family: 'IPv4', port: conn.localPort };
+    this.remote = { address: formatIPv4(conn.remoteAddress), family: 'IPv4', port: conn.remotePort };
+  }
+
+  private applyOptions(conn: SocketConnection): void {
+    if (this.noDelay !== undefined) conn.setNoDelay(this.noDelay);
+    if (this.keepAlive !== undefined) conn.setKeepAlive(this.keepAlive.on, this.keepAlive.delayMs);
+  }
+
+  private onEstablished(): void {
+    if (this.destroyed || this.conn === null || !this.connecting) return;
+    this.connecting = false;
+    this.cacheAddresses(this.conn);
+    this.applyOptions(this.conn);
+    this.touch();
+    this.emit('connect');
+    this.emit('ready');
+    const waiting = this.waitingForConnect;
+    this.waitingForConnect = [];
+    for (const fn of waiting) fn();
+  }
+
+  // ---- write side ----
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: WriteCallback): void {
+    if (this.connecting) {
+      this.waitingForConnect.push(() => this._write(chunk, _encoding, cb));
+      return;
+    }
+    if (this.conn === null) {
+      cb(nodeError('ERR_SOCKET_CLOSED', 'Socket is closed'));
+      return;
+    }
+    this.bytesDispatched += chunk.byteLength;
+    this.touch();
+    this.pendingWrite = { chunk, cb };
+    this.onWritable();
+  }
+
+  /** Feeds the held chunk to the connection; completes the write once all of it is accepted. */
+  private onWritable(): void {
+    const pending = this.pendingWrite;
+    if (pending === null || this.conn === null || this.destroyed) return;
+    let accepted: number;
+    try {
+      accepted = this.conn.write(pending.chunk);
+    } catch (e) {
+      this.pendingWrite = null;
+      const code = (e as { code?: unknown }).code;
+      pending.cb(typeof code === 'string' ? netError(code, 'write') : (e as Error));
+      return;
+    }
+    if (accepted >= pending.chunk.byteLength) {
+      this.pendingWrite = null;
+      pending.cb();
+    } else if (accepted > 0) {
+      pending.chunk = pending.chunk.subarray(accepted);
+    }
+  }
+
+  override _final(cb: (error?: Error | null) => void): void {
+    if (this.connecting) {
+      this.waitingForConnect.push(() => this._final(cb));
+      return;
+    }
+    if (this.conn !== null) this.conn.shutdown();
+    cb();
+  }
+
+  /** Node's writeAfterFIN: writing after the peer ended a non-half-open socket is EPIPE. */
+  override write(chunk: unknown, encoding?: BufferEncoding | WriteCallback, cb?: WriteCallback): boolean {
+    if (this.peerEnded && !this.allowHalfOpen && this.writableEnded) {
+      const callback = typeof encoding === 'function' ? encoding : cb;
+      const err = nodeError('EPIPE', 'This socket has been ended by the other party');
+      if (callback !== undefined) process.nextTick(callback, err);
+      this.destroy(err);
+      return false;
+    }
+    if (typeof encoding === 'function') return super.write(chunk, encoding);
+    return super.write(chunk, encoding as BufferEncoding, cb);
+  }
+
+  // ---- read side ----
+
+  override _read(): void {
+    this.reading = true;
+    while (this.reading && this.held.length > 0) {
+      const chunk = this.held.shift()!;
+      this.heldBytes -= chunk.byteLength;
+      this.pushChunk(chunk);
+    }
+    if (this.held.length === 0 && this.eofHeld) {
+      this.eofHeld = false;
+      this.push(null);
+    }
+  }
+
+  private onData(chunk: Uint8Array): void {
+    this.queuedBytes -= chunk.byteLength;
+    if (this.destroyed || this.peerEnded) return;
+    this.touch();
+    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.reading && this.held.length === 0) {
+      this.pushChunk(buf);
+    } else {
+      this.held.push(buf);
+      this.heldBytes += buf.byteLength;
+    }
+  }
+
+  /**
+   * Moves bytes into the stream: they now count as read, so the window
+   * reopens by that much. A push that reaches the highWaterMark stops
+   * reading (libuv's readStop) until the stream pulls again with `_read`.
+   */
+  private pushChunk(buf: Buffer): void {
+    this.bytesReceived += buf.byteLength;
+    if (!this.push(buf)) this.reading = false;
+    this.conn?.consumed(buf.byteLength);
+  }
+
+  private onPeerFin(): void {
+    if (this.destroyed || this.peerEnded) return;
+    this.peerEnded = true;
+    if (this.held.length > 0) this.eofHeld = true;
+    else this.push(null);
+  }
+
+  // ---- closing ----
+
+  private onClosed(err?: Error & { code: string }): void {
+    const conn = this.conn;
+    if (conn === null || this.destroyed) return;
+    conn.handler = null;
+    this.conn = null;
+    if (err !== undefined) {
+      const wasConnecting = this.connecting;
+      this.connecting = false;
+      this.destroy(connectionError(err, wasConnecting, this.remote?.address, this.remote?.port));
+      return;
+    }
+    this.connecting = false;
+    this.onPeerFin();
+    // Writes the connection can no longer carry: nothing will complete them.
+    if (this.pendingWrite !== null || this.writableLength > 0) this.destroy();
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.idleTimer.cancel();
+    const conn = this.conn;
+    this.conn = null;
+    this.pendingWrite = null;
+    this.waitingForConnect = [];
+    if (conn !== null) {
+      conn.handler = null;
+      // close(2) resets a connection whose receive queue still holds data.
+      const unread = this.heldBytes + this.queuedBytes;
+      if (this.resetOnDestroy || this.connecting || unread > 0) conn.abort();
+      else conn.close();
+    }
+    this.connecting = false;
+    cb(err);
+    // After the 'error' that cb scheduled, as Node's handle-close callback.
+    const hadError = err !== null && err !== undefined;
+    process.nextTick(() => this.emit('close', hadError));
+  }
+
+  /** Ends the writable side, then destroys once it finished (used by Node's http server). */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  /** Closes with an RST (SO_LINGER 0), as Node's `resetAndDestroy`. */
+  resetAndDestroy(): this {
+    this.resetOnDestroy = true;
+    this.destroy();
+    return this;
+  }
+
+  // ---- options and information ----
+
+  setNoDelay(noDelay = true): this {
+    const on = Boolean(noDelay);
+    if (this.noDelay === on && this.conn !== null) return this;
+    this.noDelay = on;
+    if (this.conn !== null && !this.connecting) this.conn.setNoDelay(on);
+    return this;
+  }
+
+  /** `initialDelay` in ms, rounded down to whole seconds as Node does; 0 keeps the stack's default. */
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    this.keepAlive = { on: Boolean(enable), delayMs: delayOrDefault(initialDelay) };
+    if (this.conn !== null && !this.connecting) this.conn.setKeepAlive(this.keepAlive.on, this.keepAlive.delayMs);
+    return this;
+  }
+
+  /** Idle timeout: 'timeout' after `ms` without reads or writes (the socket stays open); 0 disables. */
+  setTimeout(ms: number, callback?: () => void): this {
+    if (this.destroyed) return this;
+    if (typeof ms !== 'number' || !(ms >= 0) || !Number.isFinite(ms)) {
+      throw nodeError('ERR_OUT_OF_RANGE', `The value of "msecs" is out of range. It must be a non-negative finite number. Received ${String(ms)}`, RangeError);
+    }
+    this.timeout = ms;
+    if (ms === 0) {
+      this.idleTimer.cancel();
+      if (callback !== undefined) this.removeListener('timeout', callback);
+    } else {
+      this.idleTimer.arm(ms);
+      if (callback !== undefined) this.once('timeout', callback);
+    }
+    return this;
+  }
+
+  private touch(): void {
+    if (this.timeout !== undefined && this.timeout > 0 && !this.destroyed) this.idleTimer.arm(this.timeout);
+  }
+
+  private onIdle(): void {
+    if (!this.destroyed) this.emit('timeout');
+  }
+
+  /** The local end, `{}` before connect and once closed (as Node's getsockname). */
+  address(): SocketAddress | Record<string, never> {
+    return this.local !== undefined && this.conn !== null ? { ...this.local } : {};
+  }
+
+  get localAddress(): string | undefined {
+    return this.conn !== null ? this.local?.address : undefined;
+  }
+  get localPort(): number | undefined {
+    return this.conn !== null ? this.local?.port : undefined;
+  }
+  get localFamily(): 'IPv4' | undefined {
+    return this.localAddress === undefined ? undefined : 'IPv4';
+  }
+  /** The peer, once connected; kept after close, as Node caches getpeername. */
+  get remoteAddress(): string | undefined {
+    return this.connecting ? undefined : this.remote?.address;
+  }
+  get remotePort(): number | undefined {
+    return this.connecting ? undefined : this.remote?.port;
+  }
+  get remoteFamily(): 'IPv4' | undefined {
+    return this.remoteAddress === undefined ? undefined : 'IPv4';
+  }
+
+  /** Bytes received from the connection. */
+  get bytesRead(): number {
+    return this.bytesReceived;
+  }
+
+  /** Bytes handed to the connection plus those still waiting in the stream, as Node counts. */
+  get bytesWritten(): number {
+    let n = this.bytesDispatched;
+    const waiting = (this as unknown as { writableBuffer?: ReadonlyArray<{ chunk: Uint8Array | string }> }).writableBuffer ?? [];
+    for (const entry of waiting) {
+      n += typeof entry.chunk === 'string' ? Buffer.byteLength(entry.chunk) : entry.chunk.byteLength;
+    }
+    return n;
+  }
+
+  /** True before a connection exists and while connecting. */
+  get pending(): boolean {
+    return this.conn === null || this.connecting;
+  }
+
+  get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
+    if (this.connecting) return 'opening';
+    if (this.readable && this.writable) return 'open';
+    if (this.readable && !this.writable) return 'readOnly';
+    if (!this.readable && this.writable) return 'writeOnly';
+    return 'closed';
+  }
+
+  /** The TCP state of the connection (`ss` names), 'CLOSED' once it is let go. */
+  get tcpState(): string {
+    return this.conn?.state ?? 'CLOSED';
+  }
+
+  /** @internal The connection, for tools and tests (TcpInfo lives there). */
+  get connection(): SocketConnection | null {
+    return this.conn;
+  }
+
+  /** wirelab sockets never hold the process open; these only return the socket. */
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+}
+
+function delayOrDefault(ms: number | undefined): number | undefined {
+  if (ms === undefined || !(ms > 0)) return undefined;
+  return Math.floor(ms / 1000) * 1000 || undefined;
+}
