@@ -182,6 +182,8 @@ export interface RealClockOptions {
 export class RealClock implements Clock {
   readonly timers: TimerScheduler;
   private handle: NodeJS.Timeout | undefined;
+  /** Set when a timer is already due: Node's setTimeout(0) waits at least 1 ms. */
+  private immediate: NodeJS.Immediate | undefined;
   private handleDeadline = Number.POSITIVE_INFINITY;
   private inTick = false;
   private closed = false;
@@ -211,6 +213,7 @@ export class RealClock implements Clock {
   unref(): this {
     this.unrefed = true;
     this.handle?.unref();
+    this.immediate?.unref();
     return this;
   }
 
@@ -218,6 +221,7 @@ export class RealClock implements Clock {
   ref(): this {
     this.unrefed = false;
     this.handle?.ref();
+    this.immediate?.ref();
     return this;
   }
 
@@ -227,9 +231,13 @@ export class RealClock implements Clock {
     this.clearHandle();
   }
 
+  private readonly onImmediate = (): void => {
+    this.immediate = undefined;
+    this.onTimeout();
+  };
+
   private readonly onTimeout = (): void => {
-    this.handle = undefined;
-    this.handleDeadline = Number.POSITIVE_INFINITY;
+    this.clearHandle();
     if (this.closed) return;
     this.inTick = true;
     try {
@@ -247,8 +255,16 @@ export class RealClock implements Clock {
       this.clearHandle();
       return;
     }
+    if (this.immediate !== undefined) return; // everything due runs then
     if (this.handle !== undefined && this.handleDeadline <= deadline) return;
     this.clearHandle();
+    if (deadline <= performance.now()) {
+      // Due already (a zero-delay timer: a pipe hop, a deferred callback):
+      // run it after pending I/O instead of waiting for setTimeout's 1 ms.
+      this.immediate = setImmediate(this.onImmediate);
+      if (this.unrefed) this.immediate.unref();
+      return;
+    }
     // Node timers have millisecond granularity; rounding up means the
     // callback never runs before the deadline it was set for.
     const delay = Math.min(Math.max(0, Math.ceil(deadline - performance.now())), 2 ** 31 - 1);
@@ -259,6 +275,8 @@ export class RealClock implements Clock {
 
   private clearHandle(): void {
     if (this.handle !== undefined) clearTimeout(this.handle);
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.immediate = undefined;
     this.handle = undefined;
     this.handleDeadline = Number.POSITIVE_INFINITY;
   }
