@@ -20,71 +20,31 @@
  * affinity (host-wide settings). Everything is removed at the end, even on
  * failure. Hand-written: the same harness shape as bench/tap-forward.ts.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { Lab } from '../src/lab/lab.js';
 import type { Container } from '../src/lab/netns.js';
 import { parseIPv4, parseMac } from '../src/wire/address.js';
 import { encodeEthernet, ETHERTYPE } from '../src/wire/ethernet.js';
 import { encodeIPv4, IP_PROTOCOL } from '../src/wire/ipv4.js';
 import { encodeUdp } from '../src/wire/udp.js';
 import { printRows, writeResult, type BenchRow } from './results.js';
+import { iperf, kernelBridge, onPath, sh, throughTaps, type Pair, type Path } from './lib/paths.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..');
 const A_IP = '10.202.0.1';
 const B_IP = '10.202.0.2';
 const A_MAC = '02:00:00:02:02:01';
 const B_MAC = '02:00:00:02:02:02';
 /** trafgen stops after this many frames even if the clock has not run out. */
 const MAX_FRAMES = 50_000_000;
-const NO_IPV6 = { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1' };
-
-function sh(argv: string[]): string {
-  return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function onPath(tool: string): boolean {
-  try {
-    sh(['sh', '-c', `command -v ${tool}`]);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Two containers A and B, however they are joined. */
-interface Pair {
-  a: Container;
-  b: Container;
-}
-
-/** A way of joining A and B: sets them up, runs `fn`, tears everything down. */
-type Path = <T>(fn: (p: Pair) => Promise<T>) => Promise<T>;
+const ADDRESSES = { aIp: A_IP, bIp: B_IP, aMac: A_MAC, bMac: B_MAC };
 
 // ---------------------------------------------------------------------------
 // Measurements
-
-/** iperf3 from A to B (B to A with `reverse`): Gbit/s received. */
-async function iperf({ a, b }: Pair, seconds: number, reverse: boolean): Promise<number> {
-  const server = b.spawn(['iperf3', '-s', '-1', '--forceflush', '-B', B_IP]);
-  try {
-    await server.waitFor(/Server listening/, 5000);
-    const args = ['iperf3', '-c', B_IP, '-t', String(seconds), '-J', '--connect-timeout', '3000'];
-    if (reverse) args.push('-R');
-    const r = await a.exec(args, { timeoutMs: (seconds + 15) * 1000 });
-    const json = JSON.parse(r.stdout) as { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
-    if (json.error) throw new Error(`iperf3: ${json.error}`);
-    return (json.end?.sum_received?.bits_per_second ?? 0) / 1e9;
-  } finally {
-    await server.kill('SIGKILL');
-  }
-}
 
 /** Packets counted by the kernel on the container's eth0 (`ip -s -j link`). */
 async function linkPackets(c: Container): Promise<{ rx: number; tx: number }> {
@@ -135,100 +95,6 @@ async function smallFrames({ a, b }: Pair, seconds: number, cfg: string): Promis
 // ---------------------------------------------------------------------------
 // Paths
 
-interface Forwarder {
-  proc: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** Starts a process that creates the TAPs it is given and prints READY. */
-function startForwarder(argv: string[]): Promise<Forwarder> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(argv[0]!, argv.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`${argv.join(' ')} did not print READY: ${err}`));
-    }, 15000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      if (!d.toString().includes('READY')) return;
-      clearTimeout(timer);
-      resolve({
-        proc,
-        stop: () =>
-          new Promise<void>((res) => {
-            if (proc.exitCode !== null || proc.signalCode !== null) return res();
-            proc.once('exit', () => res());
-            proc.kill('SIGTERM');
-            setTimeout(() => proc.kill('SIGKILL'), 3000).unref();
-          }),
-      });
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${argv.join(' ')} exited (${code}): ${err}`));
-    });
-  });
-}
-
-/** A and B on two TAPs held by a forwarder process (the wirelab switch or tapfwd). */
-function throughTaps(argv: (ta: string, tb: string) => string[]): Path {
-  return async (fn) => {
-    const id = randomBytes(3).toString('hex');
-    const ta = `wlq${id}a`;
-    const tb = `wlq${id}b`;
-    const fwd = await startForwarder(argv(ta, tb));
-    const lab = new Lab();
-    try {
-      const a = await lab.container({ link: ta, address: `${A_IP}/24`, mac: A_MAC, sysctls: NO_IPV6 });
-      const b = await lab.container({ link: tb, address: `${B_IP}/24`, mac: B_MAC, sysctls: NO_IPV6 });
-      await a.exec(['ping', '-c', '1', '-W', '2', B_IP], { check: true });
-      return await fn({ a, b });
-    } finally {
-      await lab.close();
-      await fwd.stop();
-    }
-  };
-}
-
-/** A and B on veths into a Linux bridge that lives in its own throwaway namespace. */
-function kernelBridge(offloads: boolean): Path {
-  return async (fn) => {
-    const id = randomBytes(3).toString('hex');
-    const brNs = `wl-br${id}`;
-    const lab = new Lab();
-    sh(['ip', 'netns', 'add', brNs]);
-    try {
-      sh(['ip', '-n', brNs, 'link', 'add', 'br0', 'type', 'bridge']);
-      sh(['ip', '-n', brNs, 'link', 'set', 'br0', 'up']);
-      const ends: string[] = [];
-      for (const side of ['a', 'b']) {
-        const outer = `wlw${id}${side}`;
-        // Made inside the bridge namespace; the outer end visits the root
-        // namespace only until the lab moves it into its container.
-        sh(['ip', '-n', brNs, 'link', 'add', `p${side}`, 'type', 'veth', 'peer', 'name', outer, 'netns', '1']);
-        sh(['ip', '-n', brNs, 'link', 'set', `p${side}`, 'master', 'br0', 'up']);
-        if (!offloads) sh(['ip', 'netns', 'exec', brNs, 'ethtool', '-K', `p${side}`, 'tso', 'off', 'gso', 'off', 'gro', 'off']);
-        ends.push(outer);
-      }
-      const a = await lab.container({ link: ends[0]!, address: `${A_IP}/24`, mac: A_MAC, sysctls: NO_IPV6 });
-      const b = await lab.container({ link: ends[1]!, address: `${B_IP}/24`, mac: B_MAC, sysctls: NO_IPV6 });
-      if (!offloads) {
-        for (const c of [a, b]) await c.exec(['ethtool', '-K', c.ifname, 'tso', 'off', 'gso', 'off', 'gro', 'off']);
-      }
-      await a.exec(['ping', '-c', '1', '-W', '2', B_IP], { check: true });
-      return await fn({ a, b });
-    } finally {
-      await lab.close();
-      try {
-        sh(['ip', 'netns', 'del', brNs]);
-      } catch {
-        // already gone
-      }
-    }
-  };
-}
-
 // ---------------------------------------------------------------------------
 
 function ensureTrafgen(): void {
@@ -252,9 +118,9 @@ export async function main(args: string[]): Promise<void> {
   const cfg = join(dir, 'udp64.trafgen');
   writeFileSync(cfg, `{ ${[...minimumUdpFrame()].map((x) => `0x${x.toString(16).padStart(2, '0')}`).join(', ')} }\n`);
 
-  const cForwarder = (vnet: boolean): Path => throughTaps((ta, tb) => [tapfwd, ...(vnet ? ['--vnet'] : []), ta, tb]);
+  const cForwarder = (vnet: boolean): Path => throughTaps((ta, tb) => [tapfwd, ...(vnet ? ['--vnet'] : []), ta, tb], ADDRESSES);
   const wirelab = (vnet: boolean): Path =>
-    throughTaps((ta, tb) => [process.execPath, '--import', 'tsx', 'examples/switch.ts', ...(vnet ? ['--vnet'] : []), ta, tb]);
+    throughTaps((ta, tb) => [process.execPath, '--import', 'tsx', 'examples/switch.ts', ...(vnet ? ['--vnet'] : []), ta, tb], ADDRESSES);
 
   const rows: BenchRow[] = [];
   const add = (path: string, metric: string, value: number, reference: string, refValue: number) =>
@@ -268,7 +134,7 @@ export async function main(args: string[]): Promise<void> {
       const kName = `kernel bridge (offloads ${vnet ? 'on' : 'off'})`;
       const cName = `C forwarder (${mode})`;
       const wName = `wirelab bridge (${mode})`;
-      const k = await kernelBridge(vnet)(bothWays);
+      const k = await kernelBridge(vnet, ADDRESSES)(bothWays);
       say(`${kName}: A→B ${k[0].toFixed(2)}, B→A ${k[1].toFixed(2)} Gbit/s`);
       const c = await cForwarder(vnet)(bothWays);
       say(`${cName}: A→B ${c[0].toFixed(2)}, B→A ${c[1].toFixed(2)} Gbit/s`);
@@ -282,7 +148,7 @@ export async function main(args: string[]): Promise<void> {
     }
 
     const small = (p: Pair) => smallFrames(p, seconds, cfg);
-    const k = await kernelBridge(true)(small);
+    const k = await kernelBridge(true, ADDRESSES)(small);
     say(`kernel bridge 64 B: sent ${k.sent}, B received ${k.received}: ${k.rate.toFixed(0)} frames/s`);
     const c = await cForwarder(false)(small);
     say(`C forwarder 64 B: sent ${c.sent}, B received ${c.received}: ${c.rate.toFixed(0)} frames/s`);
