@@ -100,6 +100,7 @@ export class Stack {
     });
     const tcpIp: TcpIpSender = {
       sendIPv4: (dst, protocol, payload, o) => ip.send(dst, protocol, payload, o ?? {}),
+      gsoCapable: (dst) => ip.gsoCapable(dst),
       localAddressFor: sender.localAddressFor,
       mtuFor: (dst) => {
         const r = ip.routes.lookup(dst);
@@ -108,8 +109,8 @@ export class Stack {
       isLocalAddress: (a) => ip.isLocalAddress(a),
     };
     this.tcpLayer = new TcpLayer(tcpIp, clock, { seed: seed * 131 + 7, ...opts.tcp });
-    this.ip.register(IP_PROTOCOL.TCP, (datagram, hl) => {
-      this.tcpLayer.input(readU32(datagram, 12), readU32(datagram, 16), datagram.subarray(hl));
+    this.ip.register(IP_PROTOCOL.TCP, (datagram, hl, _iface, csumOk) => {
+      this.tcpLayer.input(readU32(datagram, 12), readU32(datagram, 16), datagram.subarray(hl), csumOk);
     });
     this.icmp.onTransportError(IP_PROTOCOL.TCP, (q, type, code, _from, mtu) => {
       if (q.srcPort === undefined || q.dstPort === undefined) return;

@@ -11,7 +11,15 @@
  * Ethernet header is written in place; a forwarded frame is rewritten in
  * place in the receive slab (MACs, TTL, checksum) and sent without a copy.
  */
-import type { RxBatch } from '../link/port.js';
+import { VNET_HDR_LEN, type RxBatch } from '../link/port.js';
+import {
+  completeChecksum,
+  VNET_HDR_F_DATA_VALID,
+  VNET_HDR_F_NEEDS_CSUM,
+  VNET_HDR_GSO_NONE,
+  VNET_HDR_GSO_TCPV4,
+  writeVnetHdr,
+} from '../link/gso.js';
 import type { Clock } from '../time/index.js';
 import { isMulticastMac, MAC_BROADCAST, readMac, writeMac, type IPv4Address, type Mac } from '../wire/address.js';
 import { ETHERTYPE } from '../wire/ethernet.js';
@@ -42,10 +50,22 @@ export interface PendingFrame {
   readonly len: number;
   /** True if this host created the datagram (errors go to our own sockets). */
   readonly local: boolean;
+  /** Offset of the frame's virtio_net_hdr in `buf` (a GSO frame), or -1 / absent. */
+  readonly vnetOff?: number;
 }
 
-/** What a transport protocol gets for each datagram delivered to this host. */
-export type ProtocolHandler = (datagram: Uint8Array, headerLength: number, iface: NetInterface | undefined) => void;
+/**
+ * What a transport protocol gets for each datagram delivered to this host.
+ * `csumOk` is true when the link already vouched for the transport checksum
+ * (virtio_net_hdr NEEDS_CSUM or DATA_VALID: the kernel's CHECKSUM_PARTIAL /
+ * CHECKSUM_UNNECESSARY), so the protocol must not verify it again.
+ */
+export type ProtocolHandler = (datagram: Uint8Array, headerLength: number, iface: NetInterface | undefined, csumOk: boolean) => void;
+
+/** Receive flags threaded from a vnet batch to delivery. */
+const RX_CSUM_OK = 1;
+/** The frame's vnet header asks for GSO or checksum completion: forward it with its header. */
+const RX_VNET_META = 2;
 
 /** Hooks into ICMP, which lives above this layer and generates errors. */
 export interface IcmpErrorSink {
@@ -58,6 +78,14 @@ export interface SendOptions {
   ttl?: number;
   dontFragment?: boolean;
   tos?: number;
+  /**
+   * TCP segmentation offload: the payload is a TCP segment whose checksum
+   * field holds only the pseudo-header sum (incl. length), to be cut into
+   * `gsoSize`-byte segments by whoever cannot take it whole. The datagram is
+   * sent as one frame with a virtio_net_hdr (GSO_TCPV4, NEEDS_CSUM), even
+   * above the MTU. Only for non-local destinations (see `gsoCapable`).
+   */
+  gsoSize?: number;
 }
 
 export interface IpStats {
@@ -67,6 +95,9 @@ export interface IpStats {
   outRequests: number;
   fragCreates: number;
   reassembled: number;
+  /** GSO super-frames (larger than the MTU) received from a vnet_hdr port, and sent with a GSO header. */
+  inGsoFrames: number;
+  outGsoFrames: number;
   drops: Record<string, number>;
 }
 
@@ -75,7 +106,7 @@ function netError(code: string, message: string): Error {
 }
 
 export class IpLayer {
-  readonly stats: IpStats = { inReceives: 0, inDelivers: 0, forwarded: 0, outRequests: 0, fragCreates: 0, reassembled: 0, drops: {} };
+  readonly stats: IpStats = { inReceives: 0, inDelivers: 0, forwarded: 0, outRequests: 0, fragCreates: 0, reassembled: 0, inGsoFrames: 0, outGsoFrames: 0, drops: {} };
   readonly neighbours: NeighbourTable<PendingFrame>;
   readonly reassembler: Reassembler;
   readonly interfaces: NetInterface[] = [];
@@ -105,7 +136,7 @@ export class IpLayer {
       resolved: (_ip, dev, mac, pending) => {
         const iface = this.interfaceByName(dev);
         if (!iface) return;
-        for (const p of pending) this.emit(iface, mac, p.buf, p.off, p.len);
+        for (const p of pending) this.emit(iface, mac, p.buf, p.off, p.len, p.vnetOff ?? -1);
         this.flushDirty();
       },
       failed: (_ip, dev, pending) => {
@@ -167,11 +198,47 @@ export class IpLayer {
 
   private receiveBatch(batch: RxBatch, iface: NetInterface): void {
     const { buf, offsets, lengths, count } = batch;
-    for (let i = 0; i < count; i++) this.receiveFrame(buf, offsets[i]!, lengths[i]!, iface);
+    if (batch.vnetHdr) {
+      for (let i = 0; i < count; i++) {
+        const off = offsets[i]!;
+        const len = lengths[i]!;
+        this.receiveFrame(buf, off, len, iface, this.vnetRxFlags(buf, off - VNET_HDR_LEN, off, len));
+      }
+    } else {
+      for (let i = 0; i < count; i++) this.receiveFrame(buf, offsets[i]!, lengths[i]!, iface);
+    }
     this.flushDirty();
   }
 
-  receiveFrame(buf: Uint8Array, off: number, len: number, iface: NetInterface): void {
+  /**
+   * What a frame's virtio_net_hdr means for input. DATA_VALID: the checksum
+   * was verified. NEEDS_CSUM (a partial checksum the kernel left for us):
+   * for TCP, treated as verified (the bytes never left the host — Linux's
+   * CHECKSUM_PARTIAL on receive); for anything else completed in place, so
+   * the protocol's own check passes. GSO super-frames (up to 64 KB) are
+   * delivered whole: TCP takes segments of any length.
+   */
+  private vnetRxFlags(buf: Uint8Array, vo: number, off: number, len: number): number {
+    if (vo < 0) return 0;
+    const vflags = buf[vo]!;
+    const gso = buf[vo + 1]! !== VNET_HDR_GSO_NONE;
+    let rx = 0;
+    if (gso) {
+      rx = RX_VNET_META;
+      this.stats.inGsoFrames++;
+    }
+    if ((vflags & VNET_HDR_F_NEEDS_CSUM) !== 0) {
+      const isTcp = len >= 34 && buf[off + 12] === 0x08 && buf[off + 13] === 0x00 && buf[off + 23] === IP_PROTOCOL.TCP;
+      if (isTcp) rx |= RX_CSUM_OK | RX_VNET_META;
+      else if (!completeChecksum(buf, vo, off, len)) return rx;
+      else rx |= RX_CSUM_OK;
+    } else if ((vflags & VNET_HDR_F_DATA_VALID) !== 0) {
+      rx |= RX_CSUM_OK;
+    }
+    return rx;
+  }
+
+  receiveFrame(buf: Uint8Array, off: number, len: number, iface: NetInterface, rxFlags = 0): void {
     iface.stats.rxFrames++;
     iface.stats.rxBytes += len;
     if (!iface.up) return iface.drop('down');
@@ -180,7 +247,7 @@ export class IpLayer {
     const linkBroadcast = dst === MAC_BROADCAST || isMulticastMac(dst);
     if (dst !== iface.mac && !linkBroadcast) return iface.drop('otherHost');
     const type = (buf[off + 12]! << 8) | buf[off + 13]!;
-    if (type === ETHERTYPE.IPV4) return this.input(buf, off + 14, len - 14, iface, linkBroadcast);
+    if (type === ETHERTYPE.IPV4) return this.input(buf, off + 14, len - 14, iface, linkBroadcast, rxFlags);
     if (type === ETHERTYPE.ARP) {
       if (this.arpInput) this.arpInput(buf.subarray(off + 14, off + len), iface);
       return;
@@ -189,12 +256,14 @@ export class IpLayer {
     iface.drop('unknownEtherType');
   }
 
-  private input(buf: Uint8Array, off: number, avail: number, iface: NetInterface, linkBroadcast: boolean): void {
+  private input(buf: Uint8Array, off: number, avail: number, iface: NetInterface, linkBroadcast: boolean, rxFlags = 0): void {
     this.stats.inReceives++;
     if (avail < 20) return this.drop('truncated');
     if (buf[off]! >>> 4 !== 4) return this.drop('badVersion');
     const hl = ipv4HeaderLength(buf, off);
     if (hl < 20 || hl > avail) return this.drop('badHeaderLength');
+    // No check against the interface MTU: a GSO super-frame (vnet_hdr) is
+    // up to 64 KB, and Linux accepts any length the link delivered.
     const total = ipv4TotalLength(buf, off);
     if (total < hl || total > avail) return this.drop('badTotalLength');
     if (!ipv4ChecksumValid(buf, off, hl)) return this.drop('badChecksum');
@@ -203,23 +272,23 @@ export class IpLayer {
     if (src === 0xffffffff || src >>> 28 === 0xe) return this.drop('martianSource');
 
     if (this.isLocalAddress(dst) || iface.isBroadcast(dst)) {
-      let datagram = buf.subarray(off, off + total);
+      const datagram = buf.subarray(off, off + total);
       if (ipv4IsFragment(buf, off)) {
         const whole = this.reassembler.input(datagram);
         if (whole === null) return;
         this.stats.reassembled++;
-        datagram = whole;
+        return this.deliver(whole, iface, iface.isBroadcast(dst) || linkBroadcast, false);
       }
-      return this.deliver(datagram, iface, iface.isBroadcast(dst) || linkBroadcast);
+      return this.deliver(datagram, iface, iface.isBroadcast(dst) || linkBroadcast, (rxFlags & RX_CSUM_OK) !== 0);
     }
     if (dst >>> 28 === 0xe) return this.drop('multicast');
     if (!this.forwarding) return this.drop('notForUs');
     if (linkBroadcast || this.isBroadcast(dst)) return this.drop('broadcastNotForwarded');
-    this.forward(buf, off, total, iface);
+    this.forward(buf, off, total, iface, (rxFlags & RX_VNET_META) !== 0 ? off - ETH_HEADROOM - VNET_HDR_LEN : -1);
   }
 
   /** Hands a datagram for this host to its transport protocol. */
-  deliver(datagram: Uint8Array, iface: NetInterface | undefined, broadcast: boolean): void {
+  deliver(datagram: Uint8Array, iface: NetInterface | undefined, broadcast: boolean, csumOk = false): void {
     const handler = this.protocols.get(ipv4Protocol(datagram, 0));
     if (handler === undefined) {
       this.drop('unknownProtocol');
@@ -227,12 +296,13 @@ export class IpLayer {
       return;
     }
     this.stats.inDelivers++;
-    handler(datagram, ipv4HeaderLength(datagram, 0), iface);
+    handler(datagram, ipv4HeaderLength(datagram, 0), iface, csumOk);
   }
 
   // ---- forward ----------------------------------------------------------
 
-  private forward(buf: Uint8Array, off: number, total: number, ingress: NetInterface): void {
+  /** `vnetOff` >= 0: the frame carries offload metadata (GSO, partial checksum) that travels with it. */
+  private forward(buf: Uint8Array, off: number, total: number, ingress: NetInterface, vnetOff = -1): void {
     const datagram = buf.subarray(off, off + total);
     if (ipv4Ttl(buf, off) <= 1) {
       this.drop('ttlExceeded');
@@ -249,7 +319,9 @@ export class IpLayer {
     }
     if (egress.isBroadcast(dst)) return this.drop('broadcastNotForwarded');
     const nextHop = route.gateway ?? dst;
-    if (total > egress.mtu) {
+    // A GSO super-frame is as large as its segments (gso_size) for the MTU;
+    // the egress port segments it if it cannot take it whole.
+    if (total > egress.mtu && (vnetOff < 0 || buf[vnetOff + 1] === VNET_HDR_GSO_NONE)) {
       if ((buf[off + 6]! & 0x40) !== 0) {
         this.drop('fragNeeded');
         this.icmp?.error(3, 4, datagram, ingress, egress.mtu);
@@ -264,7 +336,7 @@ export class IpLayer {
     ipv4DecrementTtl(buf, off);
     this.stats.forwarded++;
     // The Ethernet header in front of the datagram is rewritten in place.
-    this.linkOutput(egress, nextHop, buf, off - ETH_HEADROOM, total + ETH_HEADROOM, false, true);
+    this.linkOutput(egress, nextHop, buf, off - ETH_HEADROOM, total + ETH_HEADROOM, false, true, vnetOff);
   }
 
   // ---- send ------------------------------------------------------------
@@ -291,6 +363,10 @@ export class IpLayer {
     const total = 20 + payload.length;
     if (total > 65535) return netError('EMSGSIZE', `datagram of ${total} bytes exceeds 65535`);
     const df = opts.dontFragment ?? false;
+    const gsoSize = opts.gsoSize ?? 0;
+    if (gsoSize > 0 && protocol === IP_PROTOCOL.TCP && !this.isLocalAddress(dst)) {
+      return this.sendGso(dst, payload, opts, iface, src, route.gateway ?? dst, gsoSize);
+    }
     if (df && total > iface.mtu) return netError('EMSGSIZE', `message of ${total} bytes exceeds the ${iface.mtu}-byte MTU of ${iface.name} and DF is set`);
     const frame = new Uint8Array(ETH_HEADROOM + total);
     writeIPv4Header(
@@ -310,6 +386,46 @@ export class IpLayer {
       return 'sent';
     }
     const r = total > iface.mtu ? this.fragmentOut(frame.subarray(ETH_HEADROOM), iface, nextHop, true) : this.linkOutput(iface, nextHop, frame, 0, frame.length, true, false);
+    this.flushDirty();
+    return r;
+  }
+
+  /**
+   * One TCP super-frame with its virtio_net_hdr in front: GSO_TCPV4 with
+   * gso_size, NEEDS_CSUM at the TCP checksum (which the caller left holding
+   * the pseudo-header sum, as Linux does). A vnet port hands it to the
+   * kernel whole; any other port segments it in software (src/link/gso.ts).
+   */
+  private sendGso(dst: IPv4Address, payload: Uint8Array, opts: SendOptions, iface: NetInterface, src: IPv4Address, nextHop: IPv4Address, gsoSize: number): 'sent' | 'queued' | Error {
+    const total = 20 + payload.length;
+    const frame = new Uint8Array(VNET_HDR_LEN + ETH_HEADROOM + total);
+    writeIPv4Header(
+      {
+        dscp: (opts.tos ?? 0) >>> 2, ecn: (opts.tos ?? 0) & 3, identification: this.nextId(),
+        dontFragment: true, moreFragments: false, reservedFlag: false, fragmentOffset: 0,
+        ttl: opts.ttl ?? this.defaultTtl, protocol: IP_PROTOCOL.TCP, src, dst, options: EMPTY,
+      },
+      frame, VNET_HDR_LEN + ETH_HEADROOM, payload.length,
+    );
+    frame.set(payload, VNET_HDR_LEN + ETH_HEADROOM + 20);
+    const tcpHl = (payload[12]! >>> 4) << 2;
+    const l4 = ETH_HEADROOM + 20;
+    const gso = total > iface.mtu || payload.length - tcpHl > gsoSize;
+    writeVnetHdr(
+      {
+        flags: VNET_HDR_F_NEEDS_CSUM,
+        gsoType: gso ? VNET_HDR_GSO_TCPV4 : VNET_HDR_GSO_NONE,
+        hdrLen: gso ? l4 + tcpHl : 0,
+        gsoSize: gso ? gsoSize : 0,
+        csumStart: l4,
+        csumOffset: 16,
+      },
+      frame, 0,
+    );
+    if (gso) this.stats.outGsoFrames++;
+    // Ids as the kernel's segmentation will use them (id, id+1, …).
+    this.identification = (this.identification + Math.ceil((payload.length - tcpHl) / gsoSize) - 1) & 0xffff;
+    const r = this.linkOutput(iface, nextHop, frame, VNET_HDR_LEN, frame.length - VNET_HDR_LEN, true, false, 0);
     this.flushDirty();
     return r;
   }
@@ -340,7 +456,7 @@ export class IpLayer {
    * `nextHop`: broadcast, a known neighbour, or queued while ARP resolves.
    * `borrowed` bytes are copied before they are queued.
    */
-  linkOutput(iface: NetInterface, nextHop: IPv4Address, buf: Uint8Array, off: number, len: number, local: boolean, borrowed: boolean): 'sent' | 'queued' | Error {
+  linkOutput(iface: NetInterface, nextHop: IPv4Address, buf: Uint8Array, off: number, len: number, local: boolean, borrowed: boolean, vnetOff = -1): 'sent' | 'queued' | Error {
     if (!iface.up) {
       iface.drop('down');
       return netError('ENETDOWN', `${iface.name} is down`);
@@ -349,23 +465,43 @@ export class IpLayer {
     if (iface.isBroadcast(nextHop)) mac = MAC_BROADCAST;
     else mac = this.neighbours.lookup(nextHop, iface.name);
     if (mac === undefined) {
-      const pending: PendingFrame = borrowed ? { buf: buf.slice(off, off + len), off: 0, len, local } : { buf, off, len, local };
+      let pending: PendingFrame;
+      if (vnetOff >= 0) {
+        // Keep the header in front of the frame (vnetOff + VNET_HDR_LEN === off in every caller).
+        pending = borrowed
+          ? { buf: buf.slice(vnetOff, off + len), off: off - vnetOff, len, local, vnetOff: 0 }
+          : { buf, off, len, local, vnetOff };
+      } else {
+        pending = borrowed ? { buf: buf.slice(off, off + len), off: 0, len, local } : { buf, off, len, local };
+      }
       return this.neighbours.resolve(nextHop, iface.name, pending) ? 'queued' : netError('EHOSTUNREACH', `ARP queue for ${fmt(nextHop)} is full`);
     }
-    this.emit(iface, mac, buf, off, len);
+    this.emit(iface, mac, buf, off, len, vnetOff);
     return 'sent';
   }
 
-  private emit(iface: NetInterface, dstMac: Mac, buf: Uint8Array, off: number, len: number): void {
+  private emit(iface: NetInterface, dstMac: Mac, buf: Uint8Array, off: number, len: number, vnetOff = -1): void {
     writeMac(buf, off, dstMac);
     writeMac(buf, off + 6, iface.mac);
     buf[off + 12] = 0x08;
     buf[off + 13] = 0x00;
-    if (iface.port.send(buf, off, len, -1)) {
+    if (iface.port.send(buf, off, len, vnetOff)) {
       iface.stats.txFrames++;
       iface.stats.txBytes += len;
     }
     iface.dirty = true;
+  }
+
+  /**
+   * True when datagrams to `dst` may be handed over as TCP super-frames
+   * (`SendOptions.gsoSize`): the route leaves by a port that takes
+   * virtio_net_hdr offloads, and `dst` is not this host.
+   */
+  gsoCapable(dst: IPv4Address): boolean {
+    const r = this.routes.lookup(dst);
+    if (r === undefined) return false;
+    const iface = this.interfaceByName(r.dev);
+    return iface !== undefined && iface.up && iface.port.vnetHdr && !this.isLocalAddress(dst);
   }
 
   close(): void {

@@ -50,6 +50,9 @@ import {
 export type TcpProbe = (c: TcpConnection, dir: 'in' | 'out', seg: TcpSegmentInfo) => void;
 
 /** What a connection needs from its TcpLayer. */
+/** Largest TSO payload: the datagram stays within 65535 bytes with 20 of IP and up to 60 of TCP header. */
+const TSO_MAX_PAYLOAD = 65535 - 20 - 60;
+
 export interface TcpHost {
   readonly clock: Clock;
   readonly opts: ResolvedTcpOptions;
@@ -59,7 +62,9 @@ export interface TcpHost {
   /** Segment-building space; whatever is sent from it is copied by the IP layer before the call returns. */
   readonly scratch: Uint8Array;
   /** Hands a built segment to IP (bytes borrowed for the call). */
-  sendRaw(src: IPv4Address, dst: IPv4Address, segment: Uint8Array): void;
+  sendRaw(src: IPv4Address, dst: IPv4Address, segment: Uint8Array, gsoSize?: number): void;
+  /** True if segments to `dst` may exceed the MTU (TSO through a vnet_hdr port). */
+  gsoCapable?(dst: IPv4Address): boolean;
   /** Path MTU towards `dst` (egress MTU, lowered by ICMP fragmentation-needed). */
   pathMtu(dst: IPv4Address): number;
   /** The MSS we announce to `dst`: egress MTU − 40. */
@@ -205,6 +210,27 @@ export class TcpConnection {
 
   private get sackLimit(): number {
     return this.tsOk ? 3 : 4;
+  }
+
+  /**
+   * TSO size goal (Linux's tcp_xmit_size_goal, tcp_tso_autosize and
+   * tcp_bound_to_half_wnd, minus pacing): payload bytes one segment handed
+   * to IP may carry. `mss` unless the connection is synchronized and its
+   * route leaves by a vnet_hdr port; then a multiple of `mss`, at most
+   * 64 KB of datagram, half the peer's largest window, and what `room`
+   * (congestion window) and `usable` (peer's window) allow now. The IP
+   * layer sends such a segment as one GSO_TCPV4 frame.
+   */
+  tsoGoal(mss: number, room: number, usable: number): number {
+    const s = this.state;
+    if (mss <= 0 || (s !== 'ESTAB' && s !== 'CLOSE-WAIT')) return mss;
+    const h = this.host;
+    if (h.gsoCapable === undefined || !h.gsoCapable(this.remoteAddress)) return mss;
+    const maxWnd = this.snd.maxSndWnd;
+    const halfWnd = maxWnd > 536 ? maxWnd >>> 1 : maxWnd;
+    const bytes = Math.min(TSO_MAX_PAYLOAD, halfWnd, room, usable);
+    const segs = Math.floor(bytes / mss);
+    return segs > 1 ? segs * mss : mss;
   }
 
   /** TSval now: a millisecond clock plus this connection's offset. */
@@ -516,7 +542,10 @@ export class TcpConnection {
     if (len > 0) this.snd.copyOut(seq, len, buf, hl);
     const total = hl + len;
     const ack = flags & FLAG_ACK ? this.rcv.rcvNxt : 0;
-    finishSegment(buf, total, hl, { srcPort: this.localPort, dstPort: this.remotePort, seq, ack, flags, window }, this.localAddress, this.remoteAddress);
+    // Longer than one segment with these options can carry: a TSO super-segment (see tsoGoal).
+    const segCap = this.pathMss - (hl - 20);
+    const gsoSize = len > segCap && (flags & FLAG_SYN) === 0 && segCap > 0 ? segCap : 0;
+    finishSegment(buf, total, hl, { srcPort: this.localPort, dstPort: this.remotePort, seq, ack, flags, window }, this.localAddress, this.remoteAddress, gsoSize > 0);
     if (flags & FLAG_ACK) this.rcv.onAckSent();
     h.stats.outSegs++;
     if (flags & FLAG_RST) h.stats.outRsts++;
@@ -529,7 +558,8 @@ export class TcpConnection {
       if (nSack > 0) info.sack = this.sackOut.slice(0, nSack).map((b) => ({ left: b.left, right: b.right }));
       h.probe(this, 'out', info);
     }
-    h.sendRaw(this.localAddress, this.remoteAddress, buf.subarray(0, total));
+    if (gsoSize > 0) h.sendRaw(this.localAddress, this.remoteAddress, buf.subarray(0, total), gsoSize);
+    else h.sendRaw(this.localAddress, this.remoteAddress, buf.subarray(0, total));
   }
 
   // ---- inspection -----------------------------------------------------------

@@ -12,8 +12,12 @@
  * recovery episode is everything unSACKed below HighRxt, because NextSeg
  * retransmits in sequence order. That is RFC 6675's own model.
  *
- * Not implemented: RACK-TLP (RFC 8985) time-based loss detection and tail
- * loss probes, D-SACK-driven undo of spurious reductions (Eifel/F-RTO) and
+ * With SACK and TcpOptions.rack (the default), RACK-TLP (RFC 8985, rack.ts)
+ * decides what is lost and when recovery starts, replacing the DupThresh
+ * rules as Linux does with tcp_recovery = 1; they remain the fallback
+ * without SACK (or with rack off).
+ *
+ * Not implemented: D-SACK-driven undo of spurious reductions (Eifel/F-RTO) and
  * the rescue retransmission (RFC 6675 NextSeg rule 4).
  */
 import { DUP_THRESH } from './sack.js';
@@ -87,6 +91,8 @@ export class LossRecovery {
    * SND.UNA when nothing is.
    */
   lostBoundary(): number {
+    const rack = this.s.rack;
+    if (rack.active) return this.clamp(rack.lostEnd);
     const sb = this.s.sack;
     const limit = (DUP_THRESH - 1) * this.s.c.mss;
     let bytes = 0;
@@ -122,8 +128,32 @@ export class LossRecovery {
   /** NextSeg rule 1: the first lost, not yet retransmitted range, or undefined. */
   nextLost(): number | undefined {
     const s = this.s;
+    this.relost = false;
+    if (s.rack.active) {
+      const r = s.rack.relostRange();
+      if (r !== undefined) {
+        this.relost = true;
+        return r;
+      }
+    }
     const x = this.firstUnsacked(seqMax(this.highRxt, s.sndUna));
     return seqLt(x, this.lostBoundary()) && seqLt(x, s.sndMax) ? x : undefined;
+  }
+
+  /** Whether the last nextLost() answer was a lost retransmission (RACK). */
+  private relost = false;
+
+  /** Retransmits the range nextLost() returned at `x`; HighRxt advances unless it was a lost retransmission. */
+  retransmitLost(x: number): void {
+    const s = this.s;
+    if (this.relost) {
+      this.relost = false;
+      const end = s.rack.relostEndSeq;
+      const gap = this.gapEnd(x);
+      s.retransmitAt(x, seqLt(end, gap) ? end : gap);
+      return;
+    }
+    this.highRxt = s.retransmitAt(x, this.gapEnd(x));
   }
 
   /** NextSeg rule 3: the first unSACKed, not yet retransmitted byte below SND.MAX, or undefined. */
@@ -142,6 +172,11 @@ export class LossRecovery {
       return;
     }
     if (this.state === 'loss') return;
+    if (s.rack.active) {
+      // RACK decides when recovery starts (rack.ts, after this ACK).
+      this.state = 'disorder';
+      return;
+    }
     const lost = s.c.sackOk && seqGt(this.lostBoundary(), s.sndUna);
     if (this.dupAcks >= DUP_THRESH || lost) {
       this.enterRecovery();
@@ -152,7 +187,7 @@ export class LossRecovery {
     if (!s.c.sackOk) this.inflation = Math.min(this.dupAcks, 2) * s.c.mss;
   }
 
-  private enterRecovery(): void {
+  enterRecovery(): void {
     const s = this.s;
     const stats = s.c.host.stats;
     const now = s.c.host.clock.now();
@@ -184,6 +219,7 @@ export class LossRecovery {
           this.state = 'open';
           this.inflation = 0;
           s.cc.onRecoveryExit(now);
+          s.rack.onRecoveryExit();
           return;
         }
         if (s.c.sackOk) {
@@ -217,6 +253,7 @@ export class LossRecovery {
     this.highRxt = s.sndUna;
     this.dupAcks = 0;
     this.inflation = 0;
+    s.rack.onRto();
   }
 
   /** The path MTU shrank: resend what was sent with the old size, without a congestion response (Linux's tcp_simple_retransmit). */

@@ -11,7 +11,7 @@
  * for tools and tests but not for every segment of a 10 Gb/s flow. The
  * wire codecs remain the reference; tests cross-check against them.
  */
-import { finishChecksum, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
+import { finishChecksum, fold32, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
 import type { IPv4Address } from '../wire/address.js';
 import type { SackBlock } from './sack.js';
 import type { TcpSegmentInfo } from './state.js';
@@ -210,7 +210,13 @@ export function writeDataOptions(
   return i - off;
 }
 
-/** Fills in the header fields and checksum of a segment already holding options and payload at buf[0, len). */
+/**
+ * Fills in the header fields and checksum of a segment already holding
+ * options and payload at buf[0, len). With `partial` (a TSO super-segment
+ * handed over with NEEDS_CSUM), the checksum field gets only the folded
+ * pseudo-header sum including the length, as Linux's __tcp_v4_send_check
+ * leaves it for whoever segments or finishes it — the payload is not summed.
+ */
 export function finishSegment(
   buf: Uint8Array,
   len: number,
@@ -218,6 +224,7 @@ export function finishSegment(
   h: { srcPort: number; dstPort: number; seq: number; ack: number; flags: number; window: number },
   src: IPv4Address,
   dst: IPv4Address,
+  partial = false,
 ): void {
   buf[0] = h.srcPort >>> 8;
   buf[1] = h.srcPort & 0xff;
@@ -233,6 +240,12 @@ export function finishSegment(
   buf[17] = 0;
   buf[18] = 0;
   buf[19] = 0;
+  if (partial) {
+    const p = fold32(pseudoHeaderSum(src, dst, 6, len));
+    buf[16] = p >>> 8;
+    buf[17] = p & 0xff;
+    return;
+  }
   const c = finishChecksum(sum16(buf, 0, len, pseudoHeaderSum(src, dst, 6, len)));
   buf[16] = c >>> 8;
   buf[17] = c & 0xff;

@@ -16,6 +16,7 @@
 import { Timer } from '../time/index.js';
 import { createCongestionControl, type CongestionControl } from './cc/index.js';
 import type { TcpConnection } from './connection.js';
+import { Rack } from './rack.js';
 import { LossRecovery } from './recovery.js';
 import { RttEstimator } from './rtt.js';
 import { SackScoreboard, type SackBlock } from './sack.js';
@@ -46,6 +47,8 @@ export class TcpSender {
   readonly cc: CongestionControl;
   readonly sack = new SackScoreboard();
   readonly rec: LossRecovery;
+  /** RACK-TLP (RFC 8985) state and per-transmission records. */
+  readonly rack: Rack;
   readonly rtxTimer: Timer;
   readonly persistTimer: Timer;
   /** Consecutive expirations of the retransmission timer (SYN retries included). */
@@ -79,6 +82,7 @@ export class TcpSender {
     this.rtt = new RttEstimator({ minRtoMs: o.minRtoMs });
     this.cc = createCongestionControl(o.congestionControl, 1460);
     this.rec = new LossRecovery(this);
+    this.rack = new Rack(this);
     this.rtxTimer = new Timer(c.host.clock.timers, () => this.onRetransmitTimer());
     this.persistTimer = new Timer(c.host.clock.timers, () => this.onPersistTimer());
   }
@@ -173,9 +177,11 @@ export class TcpSender {
     }
     this.probes = 0;
     let newlySacked = 0;
+    let dsack = false;
     if (c.sackOk && acked >= 0) {
       const r = this.sack.update(ack, this.validSacks(seg.sacks));
       newlySacked = r.newlySacked;
+      dsack = r.dsack;
       if (r.dsack) stats.dsacksReceived++;
     }
     if (acked > 0) {
@@ -206,6 +212,7 @@ export class TcpSender {
       const classic = seg.dataLen === 0 && (seg.flags & (FLAG_SYN | FLAG_FIN)) === 0 && wnd === prevWnd;
       if (classic || newlySacked > 0) this.rec.onDupAck();
     }
+    if (acked >= 0 && this.rack.active) this.rack.onAck(ack, acked, dsack, c.tsOk && seg.hasTs && seg.tsEcr !== 0 ? seg.tsEcr : undefined);
     return true;
   }
 
@@ -289,7 +296,7 @@ export class TcpSender {
         if (room < mss) break;
         const x = rec.nextLost();
         if (x !== undefined) {
-          rec.highRxt = this.retransmitAt(x, rec.gapEnd(x));
+          rec.retransmitLost(x);
           continue;
         }
       }
@@ -307,6 +314,7 @@ export class TcpSender {
       break;
     }
     this.armTimers();
+    this.rack.schedule();
   }
 
   /** New data (and the FIN) at SND.MAX, if the windows, Nagle and SWS avoidance allow. */
@@ -315,7 +323,10 @@ export class TcpSender {
     const finPending = this.finQueued && !this.finSent;
     if (avail <= 0 && !finPending) return false;
     const usable = seqDiff((this.sndUna + this.sndWnd) >>> 0, this.sndMax);
-    let len = Math.min(Math.max(avail, 0), mss);
+    // TSO (vnet_hdr egress): up to 64 KB per segment, a multiple of the MSS;
+    // a sub-MSS tail waits for Nagle as it would after full segments.
+    let len = Math.min(Math.max(avail, 0), this.c.tsoGoal(mss, room, usable));
+    if (len > mss && len === avail && !finPending && !this.noDelay && !force) len -= len % mss;
     if (len > usable) len = Math.max(0, usable);
     if (len === 0 && avail > 0) return false;
     if (len < mss && len < avail && !force && len < this.maxSndWnd / 2) return false;
@@ -359,6 +370,7 @@ export class TcpSender {
     if (fin) flags |= FLAG_FIN;
     if (len > 0 && (seq + len) >>> 0 === this.dataEnd) flags |= FLAG_PSH;
     this.c.emit(seq, flags, len);
+    this.rack.onTransmit(seq, (seq + len + (fin ? 1 : 0)) >>> 0, retransmit);
     if (!retransmit && len > 0 && !this.rtxTimer.armed) this.rtxTimer.arm(this.rtt.rto);
     if (fin && !this.rtxTimer.armed) this.rtxTimer.arm(this.rtt.rto);
   }
@@ -447,5 +459,6 @@ export class TcpSender {
   stop(): void {
     this.rtxTimer.cancel();
     this.persistTimer.cancel();
+    this.rack.stop();
   }
 }

@@ -73,6 +73,12 @@ export type CongestionControlChoice = 'cubic' | 'newreno';
 export interface TcpOptions {
   /** SACK-permitted on SYNs (net.ipv4.tcp_sack). Default true. */
   sack?: boolean;
+  /**
+   * RACK-TLP loss detection and tail loss probes (RFC 8985; Linux tcp_recovery = 1) when SACK is
+   * negotiated. Default false for now: without D-SACK undo of spurious reductions it costs goodput
+   * under heavy reordering (see test/tcp/rack.test.ts); the 3-dupack rule and RFC 6675 apply instead.
+   */
+  rack?: boolean;
   /** RFC 7323 timestamps (tcp_timestamps). Default true. */
   timestamps?: boolean;
   /** RFC 7323 window scaling (tcp_window_scaling). Default true. */
@@ -111,6 +117,7 @@ export type ResolvedTcpOptions = Required<Omit<TcpOptions, 'seed'>> & { seed: nu
 export function resolveTcpOptions(o: TcpOptions = {}): ResolvedTcpOptions {
   return {
     sack: o.sack ?? true,
+    rack: o.rack ?? false,
     timestamps: o.timestamps ?? true,
     windowScaling: o.windowScaling ?? true,
     congestionControl: o.congestionControl ?? 'cubic',
