@@ -143,7 +143,7 @@ export class TcpReceiver {
     }
     if (start === this.rcvNxt) {
       const hadHole = this.ooo.length > 0;
-      if (seqGt(end, start)) this.deliver(seg.payload(seqDiff(start, seq), seqDiff(end, seq)).slice(), end);
+      if (seqGt(end, start)) this.deliver(ownedCopy(seg.payload(seqDiff(start, seq), seqDiff(end, seq))), end);
       if (len > this.rcvMss) this.rcvMss = Math.min(len, this.c.advMss);
       this.pullOutOfOrder();
       let finNow = false;
@@ -337,4 +337,30 @@ export class TcpReceiver {
     this.blocks.length = 0;
     this.dsack = null;
   }
+}
+
+/**
+ * In-order payload is copied out of the borrowed receive buffer once per
+ * segment. `slice()` gave every segment its own ArrayBuffer, and allocating
+ * a backing store per ~1.4 KB segment was a top cost of the receive path;
+ * small copies are instead carved from a shared 64 KiB slab (as Node's
+ * Buffer pool does). A slab region is never written again once handed out,
+ * so each chunk stays owned by whoever received it; a slab lives as long as
+ * any chunk cut from it.
+ */
+const SLAB_BYTES = 64 * 1024;
+const SLAB_MAX_CHUNK = 16 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+function ownedCopy(src: Uint8Array): Uint8Array {
+  const len = src.length;
+  if (len > SLAB_MAX_CHUNK) return src.slice();
+  if (slabUsed + len > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + len);
+  out.set(src);
+  slabUsed = (slabUsed + len + 7) & ~7;
+  return out;
 }

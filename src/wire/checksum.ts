@@ -16,21 +16,37 @@ export function sum16(buf: Uint8Array, off: number, len: number, acc = 0): numbe
   // (little-endian on every platform Node supports in practice); the one's
   // complement sum is byte-order independent if we swap once at the end
   // (RFC 1071 §2(B)), so we sum little-endian words and swap the fold.
-  const absolute = buf.byteOffset + i;
-  if (len >= 64 && (absolute & 3) === 0 && LITTLE_ENDIAN) {
+  let absolute = buf.byteOffset + i;
+  // 2 mod 4 is the usual case on receive: a TCP/UDP header sits 14 + 20 = 34
+  // bytes into a frame. One 16-bit word by hand realigns it, so received
+  // segments get the fast path too (the byte loop was ~2x slower and showed
+  // as the top self-time in in-memory TCP). Odd offsets stay on the byte loop.
+  if (len >= 64 && (absolute & 3) === 2 && LITTLE_ENDIAN) {
+    acc += (buf[i]! << 8) | buf[i + 1]!;
+    i += 2;
+    absolute += 2;
+  }
+  if (end - i >= 62 && (absolute & 3) === 0 && LITTLE_ENDIAN) {
     const words = (end - i) >>> 2;
     const u32 = wordsOf(buf.buffer);
     const first = absolute >>> 2;
     const last = first + words;
     let le = 0;
-    let n = 0;
-    for (let w = first; w < last; w++) {
-      le += u32[w]!;
-      // Fold before the sum can exceed 2^53: after 2^20 words at most.
-      if (++n === 0x100000) {
-        le = (le % 0x100000000) + Math.floor(le / 0x100000000);
-        n = 0;
+    // Blocks of at most 2^20 words, folded between blocks so the sum never
+    // exceeds 2^53; the inner loop is unrolled by four with no per-word
+    // branch (this loop is the stack's hottest: every segment in and out).
+    for (let w = first; w < last; ) {
+      const blockEnd = Math.min(last, w + 0x100000);
+      const unrolled = blockEnd - ((blockEnd - w) & 3);
+      let a = 0;
+      let b = 0;
+      for (; w < unrolled; w += 4) {
+        a += u32[w]! + u32[w + 1]!;
+        b += u32[w + 2]! + u32[w + 3]!;
       }
+      for (; w < blockEnd; w++) a += u32[w]!;
+      le += a + b;
+      if (w < last) le = (le % 0x100000000) + Math.floor(le / 0x100000000);
     }
     // Fold the little-endian 32-bit sum to 16 bits, then byte-swap into
     // network order and add to the accumulator.
