@@ -42,7 +42,8 @@
  */
 import { Duplex } from 'node:stream';
 import { Timer, type Clock } from '../time/index.js';
-import { formatIPv4, parseIPv4, type IPv4Address } from '../wire/address.js';
+import { formatIPv4, type IPv4Address } from '../wire/address.js';
+import { nodeError, notFound, resolveHost, systemError, validatePort, type SocketError } from '../ip/socket-errors.js';
 
 // ---- the TCP core, as this file uses it (src/tcp/connection.ts and tcp.ts implement it) ----
 
@@ -92,117 +93,13 @@ export interface SocketLayer {
   ): SocketListener;
 }
 
-// ---- errors shaped like Node's ----
+// ---- errors shaped like Node's (src/ip/socket-errors.ts) ----
 
-export interface TcpError extends Error {
-  code: string;
-  errno?: number;
-  syscall?: string;
-  address?: string;
-  port?: number;
-  hostname?: string;
-}
+export { nodeError, notFound, resolveHost, validatePort };
+/** Node's system error for a TCP operation (see systemError). */
+export const netError = systemError;
 
-/** Linux errno values (Node reports them negated). */
-const ERRNO: Readonly<Record<string, number>> = {
-  EPERM: 1,
-  EAGAIN: 11,
-  EACCES: 13,
-  EINVAL: 22,
-  EPIPE: 32,
-  EPROTO: 71,
-  EMSGSIZE: 90,
-  EADDRINUSE: 98,
-  EADDRNOTAVAIL: 99,
-  ENETDOWN: 100,
-  ENETUNREACH: 101,
-  ECONNABORTED: 103,
-  ECONNRESET: 104,
-  ENOBUFS: 105,
-  ETIMEDOUT: 110,
-  ECONNREFUSED: 111,
-  EHOSTDOWN: 112,
-  EHOSTUNREACH: 113,
-};
-
-/** libuv's uv_strerror text, used by Node in `listen` errors. */
-const UV_MESSAGE: Readonly<Record<string, string>> = {
-  EACCES: 'permission denied',
-  EADDRINUSE: 'address already in use',
-  EADDRNOTAVAIL: 'address not available',
-  EINVAL: 'invalid argument',
-};
-
-/**
- * A system error as Node builds it: `connect ECONNREFUSED 10.0.0.2:80`
- * (exceptionWithHostPort), or with `uvMessage` `listen EADDRINUSE: address
- * already in use 0.0.0.0:80` (uvExceptionWithHostPort).
- */
-export function netError(code: string, syscall: string, address?: string, port?: number, uvMessage = false): TcpError {
-  let details = '';
-  if (address !== undefined && port !== undefined) details = ` ${address}:${port}`;
-  else if (address !== undefined) details = ` ${address}`;
-  const text = uvMessage ? `${syscall} ${code}: ${UV_MESSAGE[code] ?? code.toLowerCase()}${details}` : `${syscall} ${code}${details}`;
-  const err = new Error(text) as TcpError;
-  const errno = ERRNO[code];
-  if (errno !== undefined) err.errno = -errno;
-  err.code = code;
-  err.syscall = syscall;
-  if (address !== undefined) err.address = address;
-  if (port !== undefined) err.port = port;
-  return err;
-}
-
-/** Node's internal `ERR_*` errors. */
-export function nodeError(code: string, message: string, Ctor: ErrorConstructor = Error): TcpError {
-  const err = new Ctor(message) as TcpError;
-  err.code = code;
-  return err;
-}
-
-/** `getaddrinfo ENOTFOUND name`, as Node reports a name it cannot resolve. */
-export function notFound(hostname: string): TcpError {
-  const err = netError('ENOTFOUND', 'getaddrinfo', hostname);
-  err.errno = -3008; // UV_EAI_NONAME
-  err.hostname = hostname;
-  return err;
-}
-
-function describeValue(v: unknown): string {
-  if (v === null || v === undefined) return String(v);
-  if (typeof v === 'function') return `function ${v.name}`;
-  if (typeof v === 'object') return `an instance of ${v.constructor?.name ?? 'Object'}`;
-  const shown = typeof v === 'string' ? `'${v.length > 25 ? v.slice(0, 25) + '...' : v}'` : String(v);
-  return `type ${typeof v} (${shown})`;
-}
-
-/** Node's validatePort (ERR_SOCKET_BAD_PORT): an integer 0..65535, numeric strings allowed. */
-export function validatePort(port: unknown, name = 'Port', allowZero = true): number {
-  if (
-    (typeof port !== 'number' && typeof port !== 'string') ||
-    (typeof port === 'string' && port.trim().length === 0) ||
-    +port !== +port >>> 0 ||
-    +port > 0xffff ||
-    (+port === 0 && !allowZero)
-  ) {
-    throw nodeError(
-      'ERR_SOCKET_BAD_PORT',
-      `${name} should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${describeValue(port)}.`,
-      RangeError,
-    );
-  }
-  return +port | 0;
-}
-
-/** An IPv4 literal or 'localhost'; undefined when it cannot be resolved without DNS. */
-export function resolveHost(host: string): IPv4Address | undefined {
-  if (host === 'localhost') return 0x7f000001;
-  try {
-    return parseIPv4(host);
-  } catch {
-    return undefined;
-  }
-}
+export type TcpError = SocketError;
 
 /** Wraps a code coming from the TCP core into Node's error for the operation that saw it. */
 function connectionError(err: Error & { code: string }, connecting: boolean, remote: string | undefined, port: number | undefined): TcpError {

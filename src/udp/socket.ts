@@ -25,6 +25,7 @@
 import { EventEmitter } from 'node:events';
 import { Timer } from '../time/index.js';
 import { type IPv4Address, formatIPv4, parseIPv4 } from '../wire/address.js';
+import { describeValue, nodeError, notFound, systemError as socketSystemError, validatePort, type SocketError } from '../ip/socket-errors.js';
 import type { UdpLayer } from './udp.js';
 
 export interface RemoteInfo {
@@ -40,14 +41,7 @@ export interface AddressInfo {
   port: number;
 }
 
-export interface UdpError extends Error {
-  code: string;
-  errno?: number;
-  syscall?: string;
-  address?: string;
-  port?: number;
-  hostname?: string;
-}
+export type UdpError = SocketError;
 
 export interface UdpSocketEvents {
   listening: [];
@@ -75,74 +69,9 @@ export type SendMessage = string | ArrayBufferView | ReadonlyArray<string | Arra
 export type ConnectCallback = (error?: UdpError) => void;
 export type SendCallback = (error: UdpError | null, bytes: number) => void;
 
-/** Linux errno values, negated as Node reports them. */
-const ERRNO: Readonly<Record<string, number>> = {
-  EPERM: 1,
-  EBADF: 9,
-  EAGAIN: 11,
-  EACCES: 13,
-  EINVAL: 22,
-  ENONET: 64,
-  EPROTO: 71,
-  EMSGSIZE: 90,
-  ENOPROTOOPT: 92,
-  EOPNOTSUPP: 95,
-  EADDRINUSE: 98,
-  EADDRNOTAVAIL: 99,
-  ENETDOWN: 100,
-  ENETUNREACH: 101,
-  ENOBUFS: 105,
-  ECONNREFUSED: 111,
-  EHOSTDOWN: 112,
-  EHOSTUNREACH: 113,
-};
-
-/** A system error shaped like Node's `exceptionWithHostPort`: `send EACCES 255.255.255.255:9`. */
+/** A system error shaped like Node's `exceptionWithHostPort`: `send EACCES 255.255.255.255:9` (port 0 is left out, as dgram does). */
 export function systemError(code: string, syscall: string, address?: string, port?: number): UdpError {
-  let details = '';
-  if (address !== undefined && port !== undefined && port > 0) details = ` ${address}:${port}`;
-  else if (address !== undefined) details = ` ${address}`;
-  const err = new Error(`${syscall} ${code}${details}`) as UdpError;
-  err.code = code;
-  const errno = ERRNO[code];
-  if (errno !== undefined) err.errno = -errno;
-  err.syscall = syscall;
-  if (address !== undefined) err.address = address;
-  if (port !== undefined && port > 0) err.port = port;
-  return err;
-}
-
-/** Node's internal `ERR_*` errors: an Error (or subclass) with a `code`. */
-function nodeError(code: string, message: string, Ctor: ErrorConstructor = Error): UdpError {
-  const err = new Ctor(message) as UdpError;
-  err.code = code;
-  return err;
-}
-
-function describeValue(v: unknown): string {
-  if (v === null || v === undefined) return String(v);
-  if (typeof v === 'function') return `function ${v.name}`;
-  if (typeof v === 'object') return `an instance of ${v.constructor?.name ?? 'Object'}`;
-  const shown = typeof v === 'string' ? `'${v.length > 25 ? v.slice(0, 25) + '...' : v}'` : String(v);
-  return `type ${typeof v} (${shown})`;
-}
-
-/** Node's validatePort: integer 0/1..65535, numeric strings allowed. */
-function validatePort(port: unknown, name: string, allowZero: boolean): number {
-  if (
-    (typeof port !== 'number' && typeof port !== 'string') ||
-    (typeof port === 'string' && port.trim().length === 0) ||
-    +port !== +port >>> 0 ||
-    +port > 0xffff ||
-    (+port === 0 && !allowZero)
-  ) {
-    throw nodeError(
-      'ERR_SOCKET_BAD_PORT',
-      `${name} should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${describeValue(port)}.`,
-      RangeError,
-    );
-  }
-  return +port | 0;
+  return socketSystemError(code, syscall, address, port !== undefined && port > 0 ? port : undefined);
 }
 
 function invalidArgType(name: string, value: unknown): UdpError {
@@ -199,12 +128,6 @@ function resolveIPv4(text: string | undefined, fallback: IPv4Address): IPv4Addre
   }
 }
 
-function notFound(hostname: string): UdpError {
-  const err = systemError('ENOTFOUND', 'getaddrinfo', hostname);
-  err.errno = -3008; // UV_EAI_NONAME, as Node reports getaddrinfo ENOTFOUND
-  err.hostname = hostname;
-  return err;
-}
 
 const notRunning = (): UdpError => nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
 const isConnected = (): UdpError => nodeError('ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
