@@ -27,13 +27,12 @@
  *   a caller that wants to hold cwnd while application-limited should skip
  *   `onAck` for those ACKs.
  */
-import { INITIAL_SSTHRESH, initialWindow, type CongestionControl } from './types.js';
+import { INITIAL_SSTHRESH, initialWindow, slowStart, type CongestionControl } from './types.js';
 
 export const CUBIC_C = 0.4;
 export const CUBIC_BETA = 0.7;
 /** alpha_cubic = 3 * (1 - beta) / (1 + beta) (RFC 9438 §4.3). */
 export const CUBIC_ALPHA = (3 * (1 - CUBIC_BETA)) / (1 + CUBIC_BETA);
-const ABC_L = 2;
 
 /** RFC 9438 Figure 2: K = cbrt((W_max - cwnd_epoch) / C), segments → seconds. */
 export function cubicK(wMax: number, cwndEpoch: number): number {
@@ -95,14 +94,9 @@ export class Cubic implements CongestionControl {
     }
     if (acked <= 0) return;
     this.backedOff = false;
-    let rest = acked;
-    if (this.cwnd < this.ssthresh) {
-      const room = this.ssthresh - this.cwnd;
-      const inc = Math.min(rest, ABC_L * this.mss, room);
-      this.cwnd += inc;
-      rest = inc === room ? rest - inc : 0;
-      if (rest === 0) return;
-    }
+    // Slow start; whatever the ACK covers past ssthresh counts toward congestion avoidance.
+    const rest = slowStart(this, acked, this.mss);
+    if (rest === 0) return;
     this.congestionAvoidance(rest, now);
   }
 

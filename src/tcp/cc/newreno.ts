@@ -16,10 +16,8 @@
  *   2*MSS), cwnd = 1*MSS (loss window). When the same segment times out again
  *   (no `onAck` in between) ssthresh is held constant (RFC 5681 §3.1).
  */
-import { INITIAL_SSTHRESH, initialWindow, type CongestionControl } from './types.js';
+import { INITIAL_SSTHRESH, initialWindow, slowStart, type CongestionControl } from './types.js';
 
-/** RFC 3465 limit L in slow start, in segments. */
-const ABC_L = 2;
 
 export class NewReno implements CongestionControl {
   readonly name = 'newreno' as const;
@@ -39,16 +37,9 @@ export class NewReno implements CongestionControl {
   onAck(acked: number, _now: number, _rttMs: number | undefined, _inFlight: number): void {
     if (acked <= 0) return;
     this.backedOff = false;
-    let rest = acked;
-    if (this.cwnd < this.ssthresh) {
-      // Slow start: cwnd += min(N, L*SMSS), not beyond ssthresh; the rest of
-      // the ACK counts toward congestion avoidance.
-      const room = this.ssthresh - this.cwnd;
-      const inc = Math.min(rest, ABC_L * this.mss, room);
-      this.cwnd += inc;
-      rest = inc === room ? rest - inc : 0;
-      if (rest === 0) return;
-    }
+    // Slow start; whatever the ACK covers past ssthresh counts toward congestion avoidance.
+    const rest = slowStart(this, acked, this.mss);
+    if (rest === 0) return;
     // Congestion avoidance (RFC 3465 §2.1): +SMSS each time a full cwnd's
     // worth of bytes has been acknowledged.
     this.bytesAcked += rest;

@@ -41,3 +41,20 @@ export function initialWindow(mss: number): number {
 
 /** Initial ssthresh: "arbitrarily high" (RFC 5681 §3.1). */
 export const INITIAL_SSTHRESH = 0x7fffffff;
+
+/** RFC 3465 limit L in slow start, in segments. */
+const ABC_L = 2;
+
+/**
+ * Slow start with appropriate byte counting (RFC 5681 + RFC 3465, L = 2),
+ * shared by NewReno and CUBIC: cwnd += min(acked, L*SMSS), never past
+ * ssthresh. Returns the part of `acked` left for congestion avoidance (0
+ * while still in slow start).
+ */
+export function slowStart(cc: { cwnd: number; readonly ssthresh: number }, acked: number, mss: number): number {
+  if (cc.cwnd >= cc.ssthresh) return acked;
+  const room = cc.ssthresh - cc.cwnd;
+  const inc = Math.min(acked, ABC_L * mss, room);
+  cc.cwnd += inc;
+  return inc === room ? acked - inc : 0;
+}
