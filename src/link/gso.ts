@@ -17,12 +17,7 @@
  * (see `copySum` for how the payload is copied and summed in one pass without
  * creating typed-array views).
  *
- * virtio_net_hdr (linux/virtio_net.h; 10 bytes, little-endian on x86, where
- * a TAP without TUNSETVNETBE uses host order):
- *
- *   0      1         2        4         6          8           10
- *   | flags| gso_type| hdr_len| gso_size| csum_start| csum_offset|
- *
+ * The virtio_net_hdr itself is read and written by ./vnet-hdr.ts.
  * `hdr_len` is not trusted: the kernel fills it with skb_headlen(), which may
  * be more or less than the real headers. Headers are parsed from the frame.
  */
@@ -32,57 +27,44 @@ import { fold32, finishChecksum, pseudoHeaderSum, sum16 } from '../wire/checksum
 import { readIPv4 } from '../wire/address.js';
 import { TCP_FIELD, TCP_FLAG, TCP_HEADER_LENGTH } from '../wire/tcp.js';
 import { UDP_FIELD, UDP_HEADER_LENGTH } from '../wire/udp.js';
-import { VNET_HDR_LEN } from './port.js';
 
-export { VNET_HDR_LEN };
+// The virtio_net_hdr codec lives in ./vnet-hdr.ts; re-exported for callers of this module.
+export {
+  VNET_HDR_LEN,
+  VNET_HDR_F_NEEDS_CSUM,
+  VNET_HDR_F_DATA_VALID,
+  VNET_HDR_GSO_NONE,
+  VNET_HDR_GSO_TCPV4,
+  VNET_HDR_GSO_UDP,
+  VNET_HDR_GSO_TCPV6,
+  VNET_HDR_GSO_UDP_L4,
+  VNET_HDR_GSO_ECN,
+  VNET_HDR_FIELD,
+  vnetFlags,
+  vnetGsoType,
+  vnetGsoSize,
+  vnetCsumStart,
+  vnetCsumOffset,
+  parseVnetHdr,
+  writeVnetHdr,
+  type VnetHdr,
+} from './vnet-hdr.js';
+import {
+  VNET_HDR_LEN,
+  VNET_HDR_F_NEEDS_CSUM,
+  VNET_HDR_GSO_NONE,
+  VNET_HDR_GSO_TCPV4,
+  VNET_HDR_GSO_UDP,
+  VNET_HDR_GSO_TCPV6,
+  VNET_HDR_GSO_UDP_L4,
+  VNET_HDR_GSO_ECN,
+  vnetFlags,
+  vnetGsoType,
+  vnetGsoSize,
+  vnetCsumStart,
+  vnetCsumOffset,
+} from './vnet-hdr.js';
 
-/** flags: the L4 checksum at csum_start + csum_offset holds only the pseudo-header sum. */
-export const VNET_HDR_F_NEEDS_CSUM = 1;
-/** flags: the checksum was already verified (receive side); nothing to do. */
-export const VNET_HDR_F_DATA_VALID = 2;
-
-export const VNET_HDR_GSO_NONE = 0;
-export const VNET_HDR_GSO_TCPV4 = 1;
-/** Legacy UFO: one UDP datagram to be sent as IP fragments. */
-export const VNET_HDR_GSO_UDP = 3;
-export const VNET_HDR_GSO_TCPV6 = 4;
-/** USO: a train of UDP datagrams of gso_size payload bytes each. */
-export const VNET_HDR_GSO_UDP_L4 = 5;
-/** Bit or'ed into gso_type: the template carries CWR (RFC 3168) — first segment only. */
-export const VNET_HDR_GSO_ECN = 0x80;
-
-export const VNET_HDR_FIELD = {
-  FLAGS: 0,
-  GSO_TYPE: 1,
-  HDR_LEN: 2,
-  GSO_SIZE: 4,
-  CSUM_START: 6,
-  CSUM_OFFSET: 8,
-} as const;
-
-export interface VnetHdr {
-  flags: number;
-  /** VNET_HDR_GSO_*, possibly with VNET_HDR_GSO_ECN. */
-  gsoType: number;
-  hdrLen: number;
-  /** Payload bytes per segment (the MSS for TCP). */
-  gsoSize: number;
-  /** Offset of the checksummed region from the start of the frame (Ethernet header). */
-  csumStart: number;
-  /** Offset of the checksum field from csumStart. */
-  csumOffset: number;
-}
-
-// ---------------------------------------------------------------------------
-// Header accessors. Bytes past the end of `buf` read as 0 (never a throw).
-
-function le16(buf: Uint8Array, off: number): number {
-  return (buf[off]! | (buf[off + 1]! << 8)) & 0xffff;
-}
-function putLe16(buf: Uint8Array, off: number, v: number): void {
-  buf[off] = v & 0xff;
-  buf[off + 1] = (v >>> 8) & 0xff;
-}
 function be16(buf: Uint8Array, off: number): number {
   return ((buf[off]! << 8) | buf[off + 1]!) & 0xffff;
 }
@@ -91,50 +73,13 @@ function putBe16(buf: Uint8Array, off: number, v: number): void {
   buf[off + 1] = v & 0xff;
 }
 
-export function vnetFlags(buf: Uint8Array, off: number): number {
-  return (buf[off + VNET_HDR_FIELD.FLAGS] ?? 0) & 0xff;
-}
-export function vnetGsoType(buf: Uint8Array, off: number): number {
-  return (buf[off + VNET_HDR_FIELD.GSO_TYPE] ?? 0) & 0xff;
-}
-export function vnetGsoSize(buf: Uint8Array, off: number): number {
-  return le16(buf, off + VNET_HDR_FIELD.GSO_SIZE);
-}
-export function vnetCsumStart(buf: Uint8Array, off: number): number {
-  return le16(buf, off + VNET_HDR_FIELD.CSUM_START);
-}
-export function vnetCsumOffset(buf: Uint8Array, off: number): number {
-  return le16(buf, off + VNET_HDR_FIELD.CSUM_OFFSET);
-}
-
-/** Reads the 10-byte header at `off` (allocates the object; hot paths use the accessors). */
-export function parseVnetHdr(buf: Uint8Array, off: number): VnetHdr {
-  return {
-    flags: vnetFlags(buf, off),
-    gsoType: vnetGsoType(buf, off),
-    hdrLen: le16(buf, off + VNET_HDR_FIELD.HDR_LEN),
-    gsoSize: vnetGsoSize(buf, off),
-    csumStart: vnetCsumStart(buf, off),
-    csumOffset: vnetCsumOffset(buf, off),
-  };
-}
-
-/** Writes `h` at `off` (VNET_HDR_LEN bytes, little-endian). */
-export function writeVnetHdr(h: VnetHdr, buf: Uint8Array, off: number): void {
-  buf[off + VNET_HDR_FIELD.FLAGS] = h.flags & 0xff;
-  buf[off + VNET_HDR_FIELD.GSO_TYPE] = h.gsoType & 0xff;
-  putLe16(buf, off + VNET_HDR_FIELD.HDR_LEN, h.hdrLen);
-  putLe16(buf, off + VNET_HDR_FIELD.GSO_SIZE, h.gsoSize);
-  putLe16(buf, off + VNET_HDR_FIELD.CSUM_START, h.csumStart);
-  putLe16(buf, off + VNET_HDR_FIELD.CSUM_OFFSET, h.csumOffset);
-}
 
 // ---------------------------------------------------------------------------
 // Summing (and copying) without allocating.
 //
-// wire/checksum.ts's sum16 builds a Uint32Array view per call for long runs;
-// here that would be one allocation per segment. Instead we keep one
-// whole-ArrayBuffer Uint32Array per buffer: our own slab's is made once, and
+// The payload is copied and summed in one pass (wire/checksum.ts's sum16
+// would need a second pass over the copy). We keep one whole-ArrayBuffer
+// Uint32Array per buffer: our own slab's is made once, and
 // the input slab's is cached by identity (a TAP port reuses its receive slab,
 // so in the steady state the cache always hits).
 
