@@ -14,7 +14,7 @@
  * - the kernel's checksum-error counter does not move.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -25,6 +25,7 @@ import type { Container } from '../../src/lab/netns.js';
 import { createStack, type Stack } from '../../src/stack.js';
 import { RealClock } from '../../src/time/index.js';
 import { requireRoot } from '../helpers/netns.js';
+import { blob as makeBlob, PY_SINK, PY_SOURCE, type Blob } from '../helpers/bulk.js';
 
 const cap = requireRoot(['python3', 'ethtool']);
 
@@ -47,50 +48,7 @@ afterAll(async () => {
 
 const uid = () => randomBytes(3).toString('hex');
 
-function blob(mb: number): { path: string; sha: string; bytes: number } {
-  const path = join(dir, `blob-${mb}-${uid()}`);
-  const h = createHash('sha256');
-  const parts: Buffer[] = [];
-  for (let i = 0; i < mb; i++) {
-    const b = randomBytes(1 << 20);
-    h.update(b);
-    parts.push(b);
-  }
-  writeFileSync(path, Buffer.concat(parts));
-  return { path, sha: h.digest('hex'), bytes: mb << 20 };
-}
-
-const PY_SINK = (ip: string, port: number) => `
-import socket, hashlib
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('${ip}', ${port}))
-s.listen(1)
-print('ready', flush=True)
-c, _ = s.accept()
-h = hashlib.sha256()
-n = 0
-while True:
-    b = c.recv(1 << 20)
-    if not b:
-        break
-    h.update(b)
-    n += len(b)
-c.close()
-print(n, h.hexdigest(), flush=True)
-`;
-
-const PY_SOURCE = (ip: string, port: number, path: string) => `
-import socket
-s = socket.create_connection(('${ip}', ${port}), timeout=30)
-with open('${path}', 'rb') as f:
-    s.sendfile(f)
-s.shutdown(socket.SHUT_WR)
-while s.recv(65536):
-    pass
-s.close()
-print('sent', flush=True)
-`;
+const blob = (mb: number): Blob => makeBlob(dir, mb);
 
 async function linkCounters(c: Container): Promise<{ rxBytes: number; rxPackets: number; txBytes: number; txPackets: number }> {
   const r = await c.exec(
