@@ -11,7 +11,7 @@
  */
 import type { Port } from './link/port.js';
 import type { Clock } from './time/index.js';
-import { formatIPv4, parseCidr, parseIPv4, parseMac, type IPv4Address, type Mac } from './wire/address.js';
+import { formatIPv4, networkOf, parseCidr, parseIPv4, parseMac, readIPv4, type Mac } from './wire/address.js';
 import { ArpResponder } from './ip/arp.js';
 import { IcmpLayer } from './ip/icmp.js';
 import { NetInterface } from './ip/interface.js';
@@ -90,7 +90,7 @@ export class Stack {
     };
     this.udp = new UdpLayer(sender, clock);
     this.ip.register(IP_PROTOCOL.UDP, (datagram, hl) => {
-      this.udp.input(readU32(datagram, 12), readU32(datagram, 16), datagram.subarray(hl), datagram);
+      this.udp.input(readIPv4(datagram, 12), readIPv4(datagram, 16), datagram.subarray(hl), datagram);
     });
     this.icmp.onTransportError(IP_PROTOCOL.UDP, (q, type, code) => {
       if (q.srcPort === undefined || q.dstPort === undefined) return;
@@ -110,12 +110,12 @@ export class Stack {
     };
     this.tcpLayer = new TcpLayer(tcpIp, clock, { seed: seed * 131 + 7, ...opts.tcp });
     this.ip.register(IP_PROTOCOL.TCP, (datagram, hl, _iface, csumOk) => {
-      this.tcpLayer.input(readU32(datagram, 12), readU32(datagram, 16), datagram.subarray(hl), csumOk);
+      this.tcpLayer.input(readIPv4(datagram, 12), readIPv4(datagram, 16), datagram.subarray(hl), csumOk);
     });
     this.icmp.onTransportError(IP_PROTOCOL.TCP, (q, type, code, _from, mtu) => {
       if (q.srcPort === undefined || q.dstPort === undefined) return;
       const t = q.transport;
-      const seq = t.length >= 8 ? readU32(t, 4) : undefined;
+      const seq = t.length >= 8 ? readIPv4(t, 4) : undefined;
       this.tcpLayer.icmpError({ src: q.src, dst: q.dst, srcPort: q.srcPort, dstPort: q.dstPort, ...(seq !== undefined ? { seq } : {}) }, type, code, mtu);
     });
   }
@@ -168,7 +168,7 @@ export class Stack {
     const c = parseCidr(cidr);
     iface.addAddress(c.address, c.prefixLength);
     this.routes.add({
-      dest: { prefix: (c.address & mask(c.prefixLength)) >>> 0, prefixLength: c.prefixLength },
+      dest: { prefix: networkOf(c), prefixLength: c.prefixLength },
       dev, proto: 'kernel', scope: 'link', src: c.address,
     });
     if (announce) this.arp.announce(iface, c.address);
@@ -232,13 +232,7 @@ export function createStack(opts: StackOptions): Stack {
   return new Stack(opts.clock, opts);
 }
 
-function mask(len: number): number {
-  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-}
 
-function readU32(b: Uint8Array, off: number): IPv4Address {
-  return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
-}
 
 /** 02:77:6c:HH:HH:II — locally administered, unique per host and interface in this process. */
 function derivedMac(host: number, index: number): Mac {

@@ -21,7 +21,7 @@ import {
   writeVnetHdr,
 } from '../link/gso.js';
 import type { Clock } from '../time/index.js';
-import { isMulticastMac, MAC_BROADCAST, readMac, writeMac, type IPv4Address, type Mac } from '../wire/address.js';
+import { formatIPv4, isMulticastMac, MAC_BROADCAST, readMac, writeMac, type IPv4Address, type Mac } from '../wire/address.js';
 import { ETHERTYPE } from '../wire/ethernet.js';
 import {
   ipv4ChecksumValid,
@@ -367,7 +367,7 @@ export class IpLayer {
     const iface = route ? this.interfaceByName(route.dev) : undefined;
     if (!route || !iface || !iface.up) {
       this.drop('outNoRoute');
-      return netError('ENETUNREACH', `no route to ${fmt(dst)}`);
+      return netError('ENETUNREACH', `no route to ${formatIPv4(dst)}`);
     }
     const src = opts.src ?? route.src ?? iface.sourceFor(route.gateway ?? dst) ?? 0;
     const total = 20 + payload.length;
@@ -461,8 +461,7 @@ export class IpLayer {
   }
 
   private loopback(datagram: Uint8Array, iface: NetInterface): void {
-    const t = this.clock.timers.setTimeout(() => this.deliver(datagram, iface, false), 0);
-    void t;
+    this.clock.timers.setTimeout(() => this.deliver(datagram, iface, false), 0);
   }
 
   private fragmentOut(datagram: Uint8Array, iface: NetInterface, nextHop: IPv4Address, local: boolean): 'sent' | 'queued' | Error {
@@ -504,7 +503,7 @@ export class IpLayer {
       } else {
         pending = borrowed ? { buf: buf.slice(off, off + len), off: 0, len, local } : { buf, off, len, local };
       }
-      return this.neighbours.resolve(nextHop, iface.name, pending) ? 'queued' : netError('EHOSTUNREACH', `ARP queue for ${fmt(nextHop)} is full`);
+      return this.neighbours.resolve(nextHop, iface.name, pending) ? 'queued' : netError('EHOSTUNREACH', `ARP queue for ${formatIPv4(nextHop)} is full`);
     }
     this.emit(iface, mac, buf, off, len, vnetOff);
     return 'sent';
@@ -542,8 +541,4 @@ export class IpLayer {
 
 const EMPTY = new Uint8Array(0);
 
-function fmt(ip: IPv4Address): string {
-  return `${ip >>> 24}.${(ip >>> 16) & 0xff}.${(ip >>> 8) & 0xff}.${ip & 0xff}`;
-}
 
-export { IP_PROTOCOL };
