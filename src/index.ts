@@ -31,3 +31,4 @@ export { TcpApi } from './tcp/api.js';
 export { TcpSocket } from './tcp/socket.js';
 export { TcpServer } from './tcp/server.js';
 export type { TcpOptions, TcpInfo, TcpState } from './tcp/state.js';
+export { HttpApi, WirelabHttpServer, type WirelabHttpServerOptions } from './tcp/http.js';
