@@ -31,3 +31,28 @@ export { TcpApi } from './tcp/api.js';
 export { TcpSocket } from './tcp/socket.js';
 export { TcpServer } from './tcp/server.js';
 export type { TcpOptions, TcpInfo, TcpState } from './tcp/state.js';
+// Port publishing (`docker run -p`), proxy mode: src/nat/portspec.ts, port-proxy.ts, proxy-tcp.ts, proxy-udp.ts.
+export {
+  parsePortSpec,
+  parsePortSpecs,
+  formatPortSpec,
+  expandPortSpec,
+  formatPortMapping,
+  PortSpecError,
+  DEFAULT_HOST_IP,
+  type PortSpec,
+  type PortMapping,
+  type PortProtocol,
+} from './nat/portspec.js';
+export {
+  publishPort,
+  publishedPorts,
+  formatPortTable,
+  PublishedPort,
+  type ProxyGateway,
+  type PublishOptions,
+  type PublishedPortInfo,
+} from './nat/port-proxy.js';
+export { TcpPortProxy, type TcpProxyStats } from './nat/proxy-tcp.js';
+export { UdpPortProxy, type UdpProxyStats, type UdpProxyOptions } from './nat/proxy-udp.js';
+export type { PublishError } from './nat/proxy-errors.js';
