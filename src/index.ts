@@ -31,6 +31,7 @@ export { TcpApi } from './tcp/api.js';
 export { TcpSocket } from './tcp/socket.js';
 export { TcpServer } from './tcp/server.js';
 export type { TcpOptions, TcpInfo, TcpState } from './tcp/state.js';
+export { HttpApi, WirelabHttpServer, type WirelabHttpServerOptions } from './tcp/http.js';
 // Port publishing (`docker run -p`), proxy mode: src/nat/portspec.ts, port-proxy.ts, proxy-tcp.ts, proxy-udp.ts.
 export {
   parsePortSpec,

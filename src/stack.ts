@@ -22,6 +22,7 @@ import { UdpLayer, udpErrorForIcmp, type IpSender } from './udp/index.js';
 import { TcpLayer, type TcpIpSender } from './tcp/tcp.js';
 import type { TcpOptions } from './tcp/state.js';
 import { TcpApi } from './tcp/api.js';
+import { HttpApi } from './tcp/http.js';
 
 export interface StackOptions {
   clock: Clock;
@@ -125,6 +126,13 @@ export class Stack {
   /** Node's `net` for this host, on `tcpLayer`: createServer, connect/createConnection, agent(). */
   get tcp(): TcpApi {
     return (this.tcpApi ??= new TcpApi(this.tcpLayer));
+  }
+
+  private httpApi: HttpApi | undefined;
+
+  /** Node's `http` for this host: createServer (listening on wirelab TCP), agent, request, get. */
+  get http(): HttpApi {
+    return (this.httpApi ??= new HttpApi(this.tcp));
   }
 
   get forwarding(): boolean {

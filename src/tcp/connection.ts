@@ -109,6 +109,8 @@ export class TcpConnection {
   private handlerRef: TcpConnectionHandler | null = null;
   private pending: Pending[] | null = null;
   private inInput = false;
+  /** Nesting depth of cork(): while above 0, writes queue without sending. */
+  private corkDepth = 0;
   private lastOowAckAt = Number.NEGATIVE_INFINITY;
   private readonly lingerTimer: Timer;
   private keepTimer: Timer | null = null;
@@ -269,8 +271,24 @@ export class TcpConnection {
       throw tcpError('EPIPE', `write on a connection in ${s}${this.snd.finQueued ? ' after shutdown' : ''}`);
     }
     const n = this.snd.write(chunk);
-    if (n > 0) this.output();
+    if (n > 0 && this.corkDepth === 0) this.output();
     return n;
+  }
+
+  /**
+   * Holds output while several writes are queued (the socket's `_writev`), so
+   * a corked batch — an HTTP response's headers and body — leaves as full
+   * segments instead of a first small one that Nagle then makes the rest wait
+   * behind. Like TCP_CORK held for the span of one call, not a timed cork.
+   */
+  cork(): void {
+    this.corkDepth++;
+  }
+
+  /** Ends a `cork()`; the last one sends what the batch queued. */
+  uncork(): void {
+    if (this.corkDepth === 0) return;
+    if (--this.corkDepth === 0) this.output();
   }
 
   get sendBufferSpace(): number {

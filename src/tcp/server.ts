@@ -36,6 +36,14 @@ export interface TcpServerOptions {
   allowHalfOpen?: boolean;
   /** Accepted sockets do not read until resumed. Default false. */
   pauseOnConnect?: boolean;
+  /**
+   * TCP_NODELAY on accepted sockets. Default true — what Node's
+   * `http.createServer` sets (its `noDelay` option), because wirelab servers
+   * mostly hand their sockets to `http` with `emit('connection')`, which
+   * never sets it itself; Nagle against the client's delayed ACK would hold
+   * every response's last segment 40 ms. Set false for Linux's Nagle default
+   * (`net.createServer`'s).
+   */
   noDelay?: boolean;
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
@@ -180,7 +188,7 @@ export class TcpServer extends EventEmitter<TcpServerEvents> {
       {
         allowHalfOpen: o.allowHalfOpen ?? false,
         ...(o.highWaterMark !== undefined ? { highWaterMark: o.highWaterMark } : {}),
-        ...(o.noDelay !== undefined ? { noDelay: o.noDelay } : {}),
+        noDelay: o.noDelay ?? true,
         ...(o.keepAlive !== undefined ? { keepAlive: o.keepAlive } : {}),
         ...(o.keepAliveInitialDelay !== undefined ? { keepAliveInitialDelay: o.keepAliveInitialDelay } : {}),
       },
