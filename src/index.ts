@@ -32,3 +32,28 @@ export { TcpSocket } from './tcp/socket.js';
 export { TcpServer } from './tcp/server.js';
 export type { TcpOptions, TcpInfo, TcpState } from './tcp/state.js';
 export { HttpApi, WirelabHttpServer, type WirelabHttpServerOptions } from './tcp/http.js';
+// Port publishing (`docker run -p`), proxy mode: src/nat/portspec.ts, port-proxy.ts, proxy-tcp.ts, proxy-udp.ts.
+export {
+  parsePortSpec,
+  parsePortSpecs,
+  formatPortSpec,
+  expandPortSpec,
+  formatPortMapping,
+  PortSpecError,
+  DEFAULT_HOST_IP,
+  type PortSpec,
+  type PortMapping,
+  type PortProtocol,
+} from './nat/portspec.js';
+export {
+  publishPort,
+  publishedPorts,
+  formatPortTable,
+  PublishedPort,
+  type ProxyGateway,
+  type PublishOptions,
+  type PublishedPortInfo,
+} from './nat/port-proxy.js';
+export { TcpPortProxy, type TcpProxyStats } from './nat/proxy-tcp.js';
+export { UdpPortProxy, type UdpProxyStats, type UdpProxyOptions } from './nat/proxy-udp.js';
+export type { PublishError } from './nat/proxy-errors.js';
