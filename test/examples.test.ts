@@ -39,6 +39,7 @@ const RUNS: Record<string, ExampleRun | { runBy: string }> = {
   'containers-by-hand.ts': { root: true, expect: [/1 packets transmitted, 1 received/] },
   'two-container-forwarder.ts': { root: true, expect: [/3 packets transmitted, 3 received/, /demo passed/] },
   'switch.ts': { runBy: 'test/interop/switch-cli.test.ts' },
+  'port-publish.ts': { runBy: 'test/nat/example-port-publish.test.ts' },
 };
 
 const cap = requireRoot(['ping']);
