@@ -25,3 +25,4 @@ export {
   type StaleCleanup,
 } from './registry.js';
 export { CommandError, type RunResult } from './command.js';
+export { BridgeNetwork, type BridgeNetworkOptions, type RunOptions as NetworkRunOptions, type Endpoint } from './network.js';
