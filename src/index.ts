@@ -31,3 +31,8 @@ export { TcpApi } from './tcp/api.js';
 export { TcpSocket } from './tcp/socket.js';
 export { TcpServer } from './tcp/server.js';
 export type { TcpOptions, TcpInfo, TcpState } from './tcp/state.js';
+export { NatLayer, Conntrack, defaultTimeouts, TCP_CT_NAMES } from './nat/index.js';
+export type {
+  NatOptions, NatStats, NatCounters, PortUsage, ConntrackOptions, ConntrackStats, ConntrackEntryJSON, ConntrackTupleJSON,
+  ConntrackTimeouts, MasqueradeOptions, PublishOptions, PublishedPort, NatHandle,
+} from './nat/index.js';
