@@ -121,3 +121,28 @@ export function icmpError(from: string, to: string, about: Uint8Array, kind: 'de
 
 export const be16 = (b: Uint8Array, o: number) => (b[o]! << 8) | b[o + 1]!;
 export const be32 = (b: Uint8Array, o: number) => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+
+/**
+ * A router whose NAT hooks are driven directly with crafted datagrams, as
+ * ip/ calls them when forwarding: `out(pkt)` goes inside -> uplink
+ * (PREROUTING on eth0, POSTROUTING on eth1), `back(pkt)` uplink -> inside.
+ * Each returns the verdict; the datagram is rewritten in place.
+ */
+export function hookRouter(opts: Partial<StackOptions> = {}) {
+  const clock = new VirtualClock();
+  const r = createStack({ clock, name: 'r', forwarding: true, ...opts });
+  const [ri] = createPipe(clock);
+  const [ru] = createPipe(clock);
+  const inside = r.addInterface(ri, { name: 'eth0', addresses: ['172.30.0.1/24'], announce: false });
+  const uplink = r.addInterface(ru, { name: 'eth1', addresses: ['10.201.0.1/24'], announce: false });
+  const nat = r.nat;
+  return {
+    clock, r, nat, inside, uplink,
+    out(pkt: Uint8Array): boolean {
+      return nat.prerouting(pkt, 0, pkt.length, inside, -1) && nat.postrouting(pkt, 0, pkt.length, uplink, inside, -1);
+    },
+    back(pkt: Uint8Array): boolean {
+      return nat.prerouting(pkt, 0, pkt.length, uplink, -1) && nat.postrouting(pkt, 0, pkt.length, inside, uplink, -1);
+    },
+  };
+}
