@@ -104,7 +104,7 @@ export function tcp(src: string, sport: number, dst: string, dport: number, t: T
   return ipv4(src, dst, IP_PROTOCOL.TCP, seg);
 }
 
-export function udp(src: string, sport: number, dst: string, dport: number, payload = new Uint8Array([1, 2, 3])): Uint8Array {
+export function udp(src: string, sport: number, dst: string, dport: number, payload: Uint8Array = new Uint8Array([1, 2, 3])): Uint8Array {
   return ipv4(src, dst, IP_PROTOCOL.UDP, encodeUdp({ srcPort: sport, dstPort: dport }, payload, { src: ip(src), dst: ip(dst) }));
 }
 
