@@ -301,6 +301,27 @@ describe.skipIf(cap.skip)('NAT: wirelab router vs the kernel (iptables MASQUERAD
     expect(wLines[0]).toContain('[UNREPLIED]');
   }, 30_000);
 
+  it('ping beyond the outside host: its ICMP error (quoting the NATed echo) comes back through each NAT', async () => {
+    // The outside host forwards but has no route to 10.232.0.0/24: it answers with net unreachable.
+    await kOut.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    await wOut.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    await kRt.exec(['ip', 'route', 'add', '10.232.0.0/24', 'via', OUT]);
+    router!.addRoute('10.232.0.0/24', { via: OUT });
+    const before = router!.nat.stats.icmpErrorsTranslated;
+    const k = await kIn.exec(['ping', '-c', '1', '-W', '2', '10.232.0.5']);
+    const w = await wIn.exec(['ping', '-c', '1', '-W', '2', '10.232.0.5']);
+    const line = (out: string) => /^From .*$/m.exec(out)?.[0].replace(/icmp_seq=\d+/, 'icmp_seq=N');
+    expect(line(k.stdout)).toBe(`From ${OUT} icmp_seq=N Destination Net Unreachable`);
+    expect(line(w.stdout)).toBe(line(k.stdout));
+    expect(router!.nat.stats.icmpErrorsTranslated).toBe(before + 1);
+    // The echo flow in both tables: unreplied (an error is not a reply), same shape (ping picks its own id).
+    const ids = (lines: string[]) => lines.map((l) => l.replace(/id=\d+/g, 'id=N'));
+    const kLines = ids(normalize((await kRt.exec(['conntrack', '-L', '-p', 'icmp'])).stdout, ['icmp']));
+    const wLines = ids(normalize(router!.nat.conntrack.format(), ['icmp']));
+    expect(kLines).toEqual(['icmp 1 src=10.230.1.2 dst=10.232.0.5 type=8 code=0 id=N [UNREPLIED] src=10.232.0.5 dst=10.230.2.1 type=0 code=0 id=N mark=0 use=1']);
+    expect(wLines).toEqual(kLines);
+  }, 30_000);
+
   it('DNAT: a client outside reaches the inside server through the published port; the server sees the client itself', async () => {
     const kSrv = spawnOn(kIn, ['python3', '-c', SERVERS_PY]);
     const wSrv = spawnOn(wIn, ['python3', '-c', SERVERS_PY]);
