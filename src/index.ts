@@ -57,3 +57,8 @@ export {
 export { TcpPortProxy, type TcpProxyStats } from './nat/proxy-tcp.js';
 export { UdpPortProxy, type UdpProxyStats, type UdpProxyOptions } from './nat/proxy-udp.js';
 export type { PublishError } from './nat/proxy-errors.js';
+export { NatLayer, Conntrack, defaultTimeouts, TCP_CT_NAMES } from './nat/index.js';
+export type {
+  NatOptions, NatStats, NatCounters, PortUsage, ConntrackOptions, ConntrackStats, ConntrackEntryJSON, ConntrackTupleJSON,
+  ConntrackTimeouts, MasqueradeOptions, PublishOptions as NatPublishOptions, PublishedPort as NatPublishedPort, NatHandle,
+} from './nat/index.js';
