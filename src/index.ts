@@ -31,3 +31,25 @@ export { TcpApi } from './tcp/api.js';
 export { TcpSocket } from './tcp/socket.js';
 export { TcpServer } from './tcp/server.js';
 export type { TcpOptions, TcpInfo, TcpState } from './tcp/state.js';
+export {
+  DnsServer,
+  DnsResolver,
+  LabZone,
+  DnsCache,
+  Forwarder,
+  type DnsServerOptions,
+  type DnsServerStats,
+  type LookupAddress,
+  type LookupOptions,
+  type ResolverOptions,
+  type ResolverStats,
+  type HostRecord,
+  type HostRecordOptions,
+  type LabZoneOptions,
+  type DnsCacheOptions,
+  type DnsCacheRow,
+  type DnsCacheStats,
+  type ForwarderOptions,
+  type ForwarderStats,
+  type DnsHost,
+} from './dns/index.js';

@@ -22,6 +22,7 @@ import { UdpLayer, udpErrorForIcmp, type IpSender } from './udp/index.js';
 import { TcpLayer, type TcpIpSender } from './tcp/tcp.js';
 import type { TcpOptions } from './tcp/state.js';
 import { TcpApi } from './tcp/api.js';
+import { DnsResolver } from './dns/resolver.js';
 
 export interface StackOptions {
   clock: Clock;
@@ -125,6 +126,13 @@ export class Stack {
   /** Node's `net` for this host, on `tcpLayer`: createServer, connect/createConnection, agent(). */
   get tcp(): TcpApi {
     return (this.tcpApi ??= new TcpApi(this.tcpLayer));
+  }
+
+  private dnsResolver: DnsResolver | undefined;
+
+  /** Name lookup for this host, as Node's `dns.promises`: `setServers`, `lookup`, `resolve4` (src/dns/resolver.ts). */
+  get dns(): DnsResolver {
+    return (this.dnsResolver ??= new DnsResolver(this));
   }
 
   get forwarding(): boolean {
