@@ -16,7 +16,7 @@ import { VirtualClock } from '../../src/time/index.js';
 import { DnsServer, type DnsServerOptions } from '../../src/dns/server.js';
 import { frame, TcpFrameReader } from '../../src/dns/exchange.js';
 
-/** Runs the virtual clock in small steps until `p` settles (or `maxMs` pass). */
+/** Runs the virtual clock in small steps until `p` settles; rejects if it has not after `maxMs` virtual ms. */
 export async function settle<T>(clock: VirtualClock, p: Promise<T>, maxMs = 120_000, stepMs = 10): Promise<T> {
   let done = false;
   const guarded = p.finally(() => (done = true));
@@ -25,7 +25,16 @@ export async function settle<T>(clock: VirtualClock, p: Promise<T>, maxMs = 120_
     clock.advance(stepMs);
     await new Promise((r) => setImmediate(r));
   }
+  if (!done) throw new Error(`still pending after ${maxMs} virtual ms`);
   return guarded;
+}
+
+/** Runs the virtual clock for `ms` in small steps, letting promises run in between. */
+export async function runFor(clock: VirtualClock, ms: number, stepMs = 10): Promise<void> {
+  for (let t = 0; t < ms; t += stepMs) {
+    clock.advance(stepMs);
+    await new Promise((r) => setImmediate(r));
+  }
 }
 
 export interface UpstreamRecord {
