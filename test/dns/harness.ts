@@ -9,7 +9,7 @@
  * TCP, or stay silent. `ask` sends one raw query from the client over UDP
  * (or TCP) and returns the decoded answer, independent of src/dns's client.
  */
-import dnsPacket, { type Answer, type Packet, type Question } from 'dns-packet';
+import dnsPacket, { type Answer, type DecodedPacket, type Question } from 'dns-packet';
 import { createPipe } from '../../src/link/pipe.js';
 import { createStack, type Stack } from '../../src/stack.js';
 import { VirtualClock } from '../../src/time/index.js';
@@ -154,8 +154,16 @@ export interface AskOptions {
   server?: string;
 }
 
+/** A decoded reply: dns-packet's fields plus the rcode name, records with TTLs, and the size on the wire. */
+export interface Reply extends Omit<DecodedPacket, 'answers' | 'authorities'> {
+  rcode: string;
+  answers: Array<Answer & { ttl: number; data: unknown }>;
+  authorities: Array<Answer & { ttl: number; data: unknown }>;
+  size: number;
+}
+
 /** One query from `lab.client` to the gateway, raw: the decoded answer and its size on the wire. */
-export async function ask(lab: DnsLab, name: string, opts: AskOptions = {}): Promise<Packet & { size: number }> {
+export async function ask(lab: DnsLab, name: string, opts: AskOptions = {}): Promise<Reply> {
   const id = opts.id ?? 4242;
   const query = dnsPacket.encode({
     type: 'query',
@@ -169,7 +177,7 @@ export async function ask(lab: DnsLab, name: string, opts: AskOptions = {}): Pro
   });
   const raw = await settle(lab.clock, sendRaw(lab, query, opts.tcp === true, opts.server));
   if (raw === undefined) throw new Error(`no answer for ${name}`);
-  return Object.assign(dnsPacket.decode(Buffer.from(raw)), { size: raw.length });
+  return Object.assign(dnsPacket.decode(Buffer.from(raw)), { size: raw.length }) as unknown as Reply;
 }
 
 /** Sends bytes to the gateway's port 53 from the client; resolves with the first reply, or undefined after 15 s. */
