@@ -354,7 +354,7 @@ setInterval(() => {}, 1 << 30);
 
     const reports = await cleanupStale(stateDir);
     expect(reports).toEqual([
-      { pid: child.pid, file, namespaces: [ns], interfaces: [], processes: [sleepPid], errors: [] },
+      { pid: child.pid, file, namespaces: [ns], interfaces: [], etc: [], processes: [sleepPid], errors: [] },
     ]);
     expect(netnsList()).not.toContain(ns);
     expect(linkExists(tap)).toBe(false);
