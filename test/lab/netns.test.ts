@@ -400,7 +400,7 @@ setInterval(() => {}, 1 << 30);
     expect(existsSync(file)).toBe(true);
     writeFileSync(file, JSON.stringify(state('1'))); // same pid, different process
     expect(await cleanupStale(stateDir)).toEqual([
-      { pid, file, namespaces: [], interfaces: [], processes: [], errors: [] },
+      { pid, file, namespaces: [], interfaces: [], etc: [], processes: [], errors: [] },
     ]);
     expect(existsSync(file)).toBe(false);
     sleeper.kill('SIGKILL');
