@@ -4,6 +4,7 @@
  * Node's lookup shapes, search domains, the cache, timeouts and retries,
  * failover, refusal, the TCP retry on truncation, and Node's errors.
  */
+import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { a, dnsLab, FakeUpstream, settle, type DnsLab } from './harness.js';
 import type { SocketError } from '../../src/ip/socket-errors.js';
@@ -137,5 +138,33 @@ describe('stack.dns.lookup', () => {
     const e = await rejection(l, l.client.dns.lookup('web'));
     expect(e.code).toBe('EAI_AGAIN');
     expect(l.client.dns.getServers()).toEqual([]);
+  });
+
+  it('stack.tcp.connect and http.get with the stack\'s agent take names once servers are set', async () => {
+    const l = await lab();
+    l.server.addHost('gw', '10.0.0.1', { network: 'front' });
+    const site = http.createServer((_req, res) => res.end('hello by name\n'));
+    l.gateway.tcp.createServer((sock) => site.emit('connection', sock)).listen(8080);
+    const body = await settle(
+      l.clock,
+      new Promise<string>((resolve, reject) => {
+        http
+          .get({ host: 'gw', port: 8080, path: '/', agent: l.client.tcp.agent() }, (res) => {
+            let text = '';
+            res.on('data', (d: Buffer) => (text += d.toString()));
+            res.on('end', () => resolve(text));
+          })
+          .on('error', reject);
+      }),
+    );
+    expect(body).toBe('hello by name\n');
+    const sock = l.client.tcp.connect({ host: 'nope.lab', port: 80 });
+    const err = await settle(l.clock, new Promise<SocketError>((r) => sock.once('error', r)));
+    expect(err).toMatchObject({ code: 'ENOTFOUND', hostname: 'nope.lab' });
+    // A host with no DNS servers keeps today's behaviour: names are ENOTFOUND at once, nothing is sent.
+    const before = l.server.stats.queries.udp;
+    const lone = l.gateway.tcp.connect({ host: 'web', port: 80 });
+    expect(await settle(l.clock, new Promise<SocketError>((r) => lone.once('error', r)))).toMatchObject({ code: 'ENOTFOUND' });
+    expect(l.server.stats.queries.udp).toBe(before);
   });
 });
