@@ -99,10 +99,15 @@ export class DnsExchanger {
       try {
         // Connected: the source is fixed and an ICMP port unreachable comes back as ECONNREFUSED.
         sock.connect(server.port, server.address, (err) => {
+          if (done) return; // timed out meanwhile: the socket is closed
           if (err !== undefined) return fail(err);
-          sock.send(query, (e) => {
-            if (e !== null) fail(e);
-          });
+          try {
+            sock.send(query, (e) => {
+              if (e !== null) fail(e);
+            });
+          } catch (e) {
+            fail(e instanceof Error ? e : new Error(String(e)));
+          }
         });
       } catch (e) {
         fail(e instanceof Error ? e : new Error(String(e)));

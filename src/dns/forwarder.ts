@@ -124,7 +124,14 @@ export class Forwarder {
     let last = 'no upstream answered';
     for (let round = 0; round < this.attempts; round++) {
       for (const up of this.upstreamList) {
-        const query = encodeQuery(this.randomId() & 0xffff, question, true);
+        let query: Uint8Array;
+        try {
+          query = encodeQuery(this.randomId() & 0xffff, question, true);
+        } catch (e) {
+          // A question dns-packet decoded but cannot encode again (an odd class or type): nothing to send.
+          this.stats.failed++;
+          return { ok: false, reason: 'failed', message: `cannot forward ${question.name}: ${e instanceof Error ? e.message : String(e)}` };
+        }
         const r = await this.exchanger.exchange(up, query, this.timeoutMs);
         const name = `${up.address}:${up.port}`;
         if (!r.ok) {

@@ -149,7 +149,7 @@ export class DnsResolver {
     const literal = ipv4Literal(hostname);
     if (literal !== undefined) return shape(family === 6 ? [] : [literal]);
     if (hostname.toLowerCase() === 'localhost' || hostname.toLowerCase() === 'localhost.') return shape(['127.0.0.1']);
-    if (family === 6 || hostname === '') {
+    if (family === 6 || !validHostname(hostname)) {
       this.stats.notFound++;
       throw notFound(hostname);
     }
@@ -174,12 +174,13 @@ export class DnsResolver {
   resolve4(hostname: string, options: { ttl: true }): Promise<Array<{ address: string; ttl: number }>>;
   resolve4(hostname: string, options?: { ttl?: false }): Promise<string[]>;
   async resolve4(hostname: string, options: { ttl?: boolean } = {}): Promise<string[] | Array<{ address: string; ttl: number }>> {
-    const r = await this.queryA(hostname);
     const fail = (code: string): SocketError => {
       const err = systemError(code, 'queryA', hostname);
       err.hostname = hostname;
       return err;
     };
+    if (typeof hostname !== 'string' || !validHostname(hostname)) throw fail('EBADNAME');
+    const r = await this.queryA(hostname);
     if (r.kind === 'nxdomain') throw fail('ENOTFOUND');
     if (r.kind === 'nodata' || (r.kind === 'addresses' && r.records.length === 0)) throw fail('ENODATA');
     if (r.kind === 'failed') throw fail(r.code);
@@ -248,6 +249,12 @@ function outcomeOf(response: Uint8Array): QueryOutcome {
     if (a.type === 'A') records.push({ address: a.data, ttl: offsets[i] !== undefined ? readU32(response, offsets[i]!) : a.ttl ?? 0 });
   });
   return records.length > 0 ? { kind: 'addresses', records } : { kind: 'nodata' };
+}
+
+/** 1-253 characters in labels of 1-63 (a trailing dot allowed): anything else cannot be asked. */
+function validHostname(name: string): boolean {
+  const n = name.endsWith('.') ? name.slice(0, -1) : name;
+  return n.length > 0 && n.length <= 253 && n.split('.').every((l) => l.length > 0 && l.length <= 63);
 }
 
 function ipv4Literal(text: string): string | undefined {

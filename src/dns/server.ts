@@ -120,7 +120,12 @@ export class DnsServer {
     udp.on('message', (msg, rinfo) => {
       // Copied: the reply is built after this handler returns.
       void this.handle(Uint8Array.prototype.slice.call(msg), 'udp').then((reply) => {
-        if (reply !== undefined && this.udpSocket === udp) udp.send(reply, rinfo.port, rinfo.address);
+        if (reply === undefined || this.udpSocket !== udp) return;
+        try {
+          udp.send(reply, rinfo.port, rinfo.address);
+        } catch {
+          this.stats.internalErrors++;
+        }
       });
     });
     const udpUp = new Promise<void>((resolve, reject) => {
@@ -141,7 +146,13 @@ export class DnsServer {
     });
     udp.bind(this.port, this.address);
     tcp.listen(this.port, this.address);
-    return Promise.all([udpUp, tcpUp]).then(() => undefined);
+    return Promise.all([udpUp, tcpUp]).then(
+      () => undefined,
+      (e: unknown) => {
+        this.close(); // not half-started: both or neither
+        throw e;
+      },
+    );
   }
 
   /** Adds a lab host (see LabZone.addHost). */
@@ -260,7 +271,12 @@ export class DnsServer {
     sock.on('data', (chunk: Uint8Array) => {
       for (const msg of reader.push(chunk)) {
         void this.handle(msg, 'tcp').then((reply) => {
-          if (reply !== undefined && !sock.destroyed) sock.write(frame(reply));
+          if (reply === undefined || sock.destroyed) return;
+          try {
+            sock.write(frame(reply));
+          } catch {
+            this.stats.internalErrors++;
+          }
         });
       }
       if (reader.failed) {

@@ -83,6 +83,14 @@ export class FakeUpstream {
   }
 
   private reply(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
+    try {
+      return this.replyOrThrow(msg, transport);
+    } catch {
+      return undefined; // like a real server, a fake one drops what it cannot read
+    }
+  }
+
+  private replyOrThrow(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
     const q = dnsPacket.decode(msg);
     const question = q.questions![0]!;
     this.log.push({ name: question.name, type: question.type, transport });

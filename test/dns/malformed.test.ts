@@ -117,6 +117,35 @@ describe('malformed queries', () => {
     expect(s.stats.malformed.decode + s.stats.malformed.badCount).toBeGreaterThan(100);
   });
 
+  it('fast-check: mutated queries that reach the forwarder (odd types and classes) never throw either', async () => {
+    const lab = await dnsLab({ timeoutMs: 200, attempts: 1 });
+    const s = lab.server;
+    const base = dnsPacket.encode({ type: 'query', id: 9, questions: [{ name: 'www.example.test', type: 'A', class: 'IN' }] });
+    const qEnd = base.length;
+    // Mutate only the question's type and class and a few name bytes: most stay parsable and are forwarded.
+    const mutated = fc
+      .tuple(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(1, 1, 1, 3, 255, 0xfe), fc.array(fc.tuple(fc.integer({ min: 13, max: qEnd - 6 }), fc.integer({ min: 0x21, max: 0x7e })), { maxLength: 2 }))
+      .map(([type, cls, edits]) => {
+        const b = Uint8Array.from(base);
+        b[qEnd - 4] = type >> 8;
+        b[qEnd - 3] = type & 255;
+        b[qEnd - 2] = cls >> 8;
+        b[qEnd - 1] = cls & 255;
+        for (const [i, v] of edits) b[i] = v;
+        return b;
+      });
+    await fc.assert(
+      fc.asyncProperty(mutated, async (bytes) => {
+        const reply = await settle(lab.clock, s.handle(bytes, 'udp'), 5_000);
+        expect(reply).toBeDefined();
+        expect(RCODE_OK.has(reply![3]! & 0xf)).toBe(true);
+        expect(s.stats.internalErrors).toBe(0);
+      }),
+      { numRuns: 300, seed: 7 },
+    );
+    expect(lab.upstream.log.length).toBeGreaterThan(100);
+  });
+
   it('over TCP: a zero length frame closes the connection (counted); pipelined queries are all answered', async () => {
     const lab = await dnsLab();
     lab.server.addHost('web', '10.0.0.10');
