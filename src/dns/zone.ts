@@ -132,6 +132,13 @@ export class LabZone {
     return [...this.names].map(([name, e]) => ({ name, addresses: e.addresses.map(formatIPv4) }));
   }
 
+  /** The zone as a table: every name with its addresses in answer order (like `docker network inspect`'s view of names). */
+  format(): string {
+    const rows = this.entries().map((e) => [e.name, e.addresses.join(', ')] as const);
+    const width = Math.max(4, ...rows.map((r) => r[0].length));
+    return [`${'NAME'.padEnd(width)}  ADDRESSES`, ...rows.map(([n, a]) => `${n.padEnd(width)}  ${a}`)].join('\n');
+  }
+
   /** True when `name` is a lab domain or under one. */
   inDomain(name: string): boolean {
     return this.domainOf(canonicalName(name)) !== undefined;

@@ -254,5 +254,6 @@ describe('inspection', () => {
     expect(json.stats.queries.udp).toBe(4);
     expect(json.cache.entries.find((e) => e.name === 'www.example.test')?.ttl).toBe(295);
     expect(json.hosts).toEqual([{ name: 'web', address: '10.0.0.10', aliases: [], network: 'front' }]);
+    expect(lab.server.zone.format()).toBe(['NAME         ADDRESSES', 'web          10.0.0.10', 'web.wirelab  10.0.0.10', 'web.front    10.0.0.10'].join('\n'));
   });
 });

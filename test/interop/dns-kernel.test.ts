@@ -121,8 +121,9 @@ const digShort = async (c: Container, args: string[]): Promise<string> =>
   (await c.exec(['dig', '+short', '+time=2', '+tries=2', ...args], { timeoutMs: 15_000, check: true })).stdout.trim();
 
 describe.skipIf(cap.skip)('wirelab DNS with the kernel, dig, getent, curl and dnsmasq as peers', () => {
-  it('dig @gateway web (UDP) and dig +tcp web.labnet answer the web container\'s address', async () => {
+  it('dig @gateway web, dig web (resolv.conf) and dig +tcp web.labnet answer the web container\'s address', async () => {
     expect(await digShort(client, [`@${GW}`, 'web'])).toBe(WEB);
+    expect(await digShort(client, ['web'])).toBe(WEB); // the server from the container's own resolv.conf
     expect(await digShort(client, ['+tcp', `@${GW}`, 'web.labnet'])).toBe(WEB);
     expect(server.stats.queries.tcp).toBeGreaterThanOrEqual(1);
   });
