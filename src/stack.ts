@@ -24,6 +24,8 @@ import type { TcpOptions } from './tcp/state.js';
 import { TcpApi } from './tcp/api.js';
 import { HttpApi } from './tcp/http.js';
 import { NatLayer, type NatOptions } from './nat/nat.js';
+import { DnsResolver } from './dns/resolver.js';
+import type { TcpLookupFunction } from './tcp/socket.js';
 
 export interface StackOptions {
   clock: Clock;
@@ -131,7 +133,21 @@ export class Stack {
 
   /** Node's `net` for this host, on `tcpLayer`: createServer, connect/createConnection, agent(). */
   get tcp(): TcpApi {
-    return (this.tcpApi ??= new TcpApi(this.tcpLayer));
+    return (this.tcpApi ??= new TcpApi(this.tcpLayer, { lookup: () => this.tcpLookup() }));
+  }
+
+  private dnsResolver: DnsResolver | undefined;
+
+  /** Name lookup for this host, as Node's `dns.promises`: `setServers`, `lookup`, `resolve4` (src/dns/resolver.ts). */
+  get dns(): DnsResolver {
+    return (this.dnsResolver ??= new DnsResolver(this));
+  }
+
+  /** `stack.dns.lookup` for `stack.tcp.connect({ host: 'web' })`, once DNS servers are set (else names stay ENOTFOUND). */
+  private tcpLookup(): TcpLookupFunction | undefined {
+    const dns = this.dnsResolver;
+    if (dns === undefined || dns.getServers().length === 0) return undefined;
+    return (host, _opts, cb) => void dns.lookup(host).then((r) => cb(null, r.address, 4), (e: Error) => cb(e, '', 4));
   }
 
   private httpApi: HttpApi | undefined;

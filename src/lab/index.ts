@@ -14,6 +14,7 @@ export {
   type SpawnOptions,
 } from './netns.js';
 export { ContainerProcess, type ExitStatus } from './process.js';
+export { type ContainerDnsOptions } from './netns-etc.js';
 export {
   cleanupAll,
   cleanupStale,
