@@ -40,6 +40,8 @@ const RUNS: Record<string, ExampleRun | { runBy: string }> = {
   'two-container-forwarder.ts': { root: true, expect: [/3 packets transmitted, 3 received/, /demo passed/] },
   'switch.ts': { runBy: 'test/interop/switch-cli.test.ts' },
   'port-publish.ts': { runBy: 'test/nat/example-port-publish.test.ts' },
+  'nat-router.ts': { runBy: 'test/nat/example.test.ts' },
+  'dns.ts': { runBy: 'test/dns/example.test.ts' },
 };
 
 const cap = requireRoot(['ping']);
