@@ -15,8 +15,15 @@
  *   namespace, its other end a bridge port (Docker's veth pair),
  * - addresses handed out from the subnet as Docker's IPAM does (the gateway
  *   first, then containers in order), or given,
+ * - a DNS server on the gateway (Docker's embedded DNS): every container by
+ *   name, alias and `name.<network>`, the rest forwarded upstream; each
+ *   container's resolv.conf and hosts point at it (/etc/netns/<ns>/),
+ * - optionally an uplink (the host side of Docker's NAT): the gateway
+ *   routes between the bridge and the uplink and masquerades what leaves,
  * - published ports in proxy mode (src/nat/port-proxy.ts, docker-proxy's
- *   job): a host socket spliced to a connection from the gateway host.
+ *   job: a host socket spliced to a connection from the gateway host) or in
+ *   DNAT mode on the uplink (Docker's `--userland-proxy=false`, keeping the
+ *   client's address, with hairpin for containers on the network).
  *
  * Runs on a RealClock (the containers' kernels are real) that it owns unless
  * one is given.
@@ -24,7 +31,11 @@
 import { randomBytes } from 'node:crypto';
 import { openTap, type TapPort } from '../link/tap.js';
 import { createPipe } from '../link/pipe.js';
+import type { Port } from '../link/port.js';
 import { publishPort, type PublishedPort, type PublishOptions } from '../nat/port-proxy.js';
+import { DEFAULT_HOST_IP, parsePortSpec } from '../nat/portspec.js';
+import type { NatHandle } from '../nat/index.js';
+import { DnsServer } from '../dns/server.js';
 import { Stack } from '../stack.js';
 import { Bridge } from '../switch/bridge.js';
 import { RealClock, type Clock } from '../time/index.js';
@@ -44,7 +55,22 @@ export interface BridgeNetworkOptions {
   vnetHdr?: boolean;
   /** Default: a RealClock this network owns and closes. */
   clock?: Clock;
+  /**
+   * DNS on the gateway (default on). `upstreams` answer names outside the
+   * lab ('address' or 'address:port'); without any, those get REFUSED.
+   */
+  dns?: false | { upstreams?: readonly string[]; domain?: string };
+  /**
+   * The gateway's way out: a port (e.g. a TAP into an "outside" namespace)
+   * with the gateway's address on it. The gateway then forwards between the
+   * bridge and the uplink and masquerades what leaves (Docker's
+   * `-o <ext> -j MASQUERADE`), unless `masquerade: false`.
+   */
+  uplink?: { port: Port; address: string; defaultGateway?: string; masquerade?: boolean };
 }
+
+/** How a published port reaches the container. */
+export type PublishMode = 'proxy' | 'dnat';
 
 export interface RunOptions {
   /** The container's name on this network (its DNS name). */
@@ -55,6 +81,8 @@ export interface RunOptions {
   ipv4Address?: string;
   /** `net.*` sysctls inside the container. */
   sysctls?: Record<string, string>;
+  /** The namespace's name; default `wl-` + a random id. */
+  namespace?: string;
 }
 
 /** One container attached to the network (Docker's endpoint). */
@@ -77,11 +105,15 @@ export class BridgeNetwork {
   readonly subnet: { network: IPv4Address; prefixLength: number };
   readonly gatewayAddress: string;
   readonly mtu: number;
+  /** The DNS server on the gateway, unless `dns: false`. */
+  readonly dns: DnsServer | undefined;
+  private dnsStarted: Promise<void> | undefined;
+  private readonly uplinkName: string | undefined;
   private readonly ownsClock: boolean;
   private readonly vnetHdr: boolean;
   private readonly endpoints = new Map<string, Endpoint>();
   private readonly used = new Set<IPv4Address>();
-  private readonly published: PublishedPort[] = [];
+  private readonly published: Array<PublishedPort | NatHandle> = [];
   private readonly id = randomBytes(2).toString('hex');
   private tapCounter = 0;
   private closed = false;
@@ -109,6 +141,23 @@ export class BridgeNetwork {
     const [gwEnd, bridgeEnd] = createPipe(this.clock, { names: [`${this.name}-gw`, `${this.name}-gwport`] });
     this.bridge.addPort(bridgeEnd);
     this.gateway.addInterface(gwEnd, { name: 'eth0', addresses: [`${this.gatewayAddress}/${this.subnet.prefixLength}`], mtu: this.mtu });
+    if (opts.uplink !== undefined) {
+      this.uplinkName = 'uplink';
+      this.gateway.addInterface(opts.uplink.port, { name: 'uplink', addresses: [opts.uplink.address] });
+      if (opts.uplink.defaultGateway !== undefined) this.gateway.addRoute('default', { via: opts.uplink.defaultGateway });
+      this.gateway.forwarding = true;
+      if (opts.uplink.masquerade !== false) this.gateway.nat.masquerade('uplink');
+    }
+    this.dns = opts.dns === false ? undefined : new DnsServer(this.gateway, {
+      address: this.gatewayAddress,
+      ...(opts.dns?.upstreams !== undefined ? { upstreams: opts.dns.upstreams } : {}),
+      ...(opts.dns?.domain !== undefined ? { domain: opts.dns.domain } : {}),
+    });
+  }
+
+  /** Starts the DNS server once (the first container needs it). */
+  private startDns(): Promise<void> {
+    return (this.dnsStarted ??= this.dns?.start() ?? Promise.resolve());
   }
 
   private get broadcast(): IPv4Address {
@@ -140,6 +189,8 @@ export class BridgeNetwork {
       address = this.allocate();
     }
     this.used.add(address);
+    await this.startDns();
+    const addressText = formatIPv4(address);
     const tap = openTap(`wl${this.id}n${this.tapCounter++}`.slice(0, IFNAME_MAX), { vnetHdr: this.vnetHdr });
     try {
       this.bridge.addPort(tap);
@@ -148,10 +199,14 @@ export class BridgeNetwork {
         address: `${formatIPv4(address)}/${this.subnet.prefixLength}`,
         gateway: this.gatewayAddress,
         mtu: this.mtu,
+        ...(opts.namespace !== undefined ? { name: opts.namespace } : {}),
         ...(opts.sysctls !== undefined ? { sysctls: opts.sysctls } : {}),
+        // As Docker: the embedded DNS server as the only nameserver, the container's own name in its hosts.
+        ...(this.dns !== undefined ? { dns: { nameservers: [this.gatewayAddress], options: ['ndots:0'], hosts: { [opts.name]: addressText } } } : {}),
       });
-      const ep: Endpoint = { name: opts.name, aliases: opts.aliases ?? [], address: formatIPv4(address), container, tap };
+      const ep: Endpoint = { name: opts.name, aliases: opts.aliases ?? [], address: addressText, container, tap };
       this.endpoints.set(opts.name, ep);
+      this.dns?.addHost(opts.name, addressText, { aliases: opts.aliases ?? [], network: this.name });
       return ep;
     } catch (e) {
       this.used.delete(address);
@@ -166,16 +221,40 @@ export class BridgeNetwork {
   }
 
   /**
-   * `-p SPEC` for the container `name` (Docker's syntax, host address
-   * 127.0.0.1 unless written), in proxy mode: a host socket per port,
-   * spliced to the container through the gateway host.
+   * `-p SPEC` for the container `name` (Docker's syntax).
+   * - `proxy` (default): a host socket per port (address 127.0.0.1 unless
+   *   written), spliced to the container through the gateway host — what
+   *   docker-proxy does; the container sees the gateway as the client.
+   * - `dnat`: the gateway's uplink address takes the port and rewrites new
+   *   flows to the container, keeping the client's own address; containers
+   *   on the network reach it through the same address (hairpin). Needs an
+   *   uplink; a host address in the spec must be the uplink's.
    */
-  async publish(spec: string, name: string, opts: PublishOptions = {}): Promise<PublishedPort> {
+  async publish(spec: string, name: string, opts: PublishOptions & { mode?: PublishMode } = {}): Promise<PublishedPort | NatHandle> {
     const ep = this.endpoints.get(name);
     if (ep === undefined) throw new Error(`no container "${name}" on network ${this.name}`);
-    const p = await publishPort(this.gateway, spec, ep.address, { owner: name, ...opts });
-    this.published.push(p);
-    return p;
+    const { mode = 'proxy', ...proxyOpts } = opts;
+    if (mode === 'proxy') {
+      const p = await publishPort(this.gateway, spec, ep.address, { owner: name, ...proxyOpts });
+      this.published.push(p);
+      return p;
+    }
+    if (this.uplinkName === undefined) throw new Error(`-p ${spec} in DNAT mode needs an uplink on network ${this.name}`);
+    const parsed = parsePortSpec(spec);
+    if (parsed.hostPortStart === 0) throw new Error(`"${spec}": DNAT mode needs a host port (a random one is a proxy-mode feature)`);
+    const onUplink = parsed.hostIp === DEFAULT_HOST_IP || parsed.hostIp === '0.0.0.0' ? undefined : parsed.hostIp;
+    const handle = this.gateway.nat.publish({
+      protocol: parsed.protocol,
+      port: parsed.hostPortStart,
+      portEnd: parsed.hostPortEnd,
+      toAddress: ep.address,
+      toPort: parsed.containerPortStart,
+      uplink: this.uplinkName,
+      ...(onUplink !== undefined ? { address: onUplink } : {}),
+      owner: name,
+    });
+    this.published.push(handle);
+    return handle;
   }
 
   /** Like `docker network inspect`: the subnet, the gateway and every container. */
@@ -192,7 +271,8 @@ export class BridgeNetwork {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled(this.published.map((p) => p.close()));
+    await Promise.allSettled(this.published.map(async (p) => p.close()));
+    this.dns?.close();
     this.gateway.close();
     this.bridge.close();
     await Promise.allSettled([...this.endpoints.values()].map((e) => e.tap.close()));
