@@ -16,6 +16,7 @@
  */
 import type { Clock } from '../time/index.js';
 import {
+  copyBytes,
   decodeResponse,
   isTruncated,
   RCODE,
@@ -120,7 +121,7 @@ export class DnsCache {
     e.hits++;
     this.stats.hits++;
     const elapsed = Math.floor((now - e.storedAt) / 1000);
-    const out = e.bytes.slice();
+    const out = copyBytes(e.bytes);
     for (let i = 0; i < e.offsets.length; i++) writeU32(out, e.offsets[i]!, Math.max(0, e.ttls[i]! - elapsed));
     return out;
   }
@@ -133,7 +134,7 @@ export class DnsCache {
       return 0;
     }
     const offsets = ttlOffsets(response)!;
-    const bytes = response.slice();
+    const bytes = copyBytes(response);
     const now = this.clock.now();
     this.entries.delete(key);
     if (this.entries.size >= this.maxEntries) this.makeRoom(now);

@@ -17,7 +17,7 @@ import type { TcpApi } from '../tcp/api.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import { Timer, type Clock } from '../time/index.js';
 import type { UdpLayer } from '../udp/index.js';
-import { HEADER_BYTES, isResponse, isTruncated, readId, sameQuestion } from './message.js';
+import { copyBytes, HEADER_BYTES, isResponse, isTruncated, readId, sameQuestion } from './message.js';
 
 /** What the DNS code needs of a wirelab host (a `Stack` is one). */
 export interface DnsHost {
@@ -93,7 +93,7 @@ export class DnsExchanger {
           this.stats.mismatched++;
           return;
         }
-        finish({ ok: true, response: Uint8Array.prototype.slice.call(msg), transport: 'udp' });
+        finish({ ok: true, response: copyBytes(msg), transport: 'udp' });
       });
       timer.arm(timeoutMs);
       try {

@@ -137,6 +137,17 @@ export function decodeResponse(buf: Uint8Array): Packet | undefined {
   }
 }
 
+/**
+ * A copy of `bytes` in a plain Uint8Array. Not `.slice()`: on a Buffer (what
+ * dgram-shaped sockets deliver) that is a view sharing memory, and the cache
+ * and the server write IDs and TTLs into their copies.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // Header fields
 
@@ -197,6 +208,32 @@ export function ttlOffsets(buf: Uint8Array): number[] | undefined {
     if (off > buf.length) return undefined;
   }
   return out;
+}
+
+/**
+ * The message without its OPT record (RFC 6891 §7: no OPT in a response to a
+ * query that had none), when the OPT is the last record, as servers put it.
+ * Returns `buf` itself when there is none to strip.
+ */
+export function withoutOpt(buf: Uint8Array): Uint8Array {
+  const ar = (buf[10]! << 8) | buf[11]!;
+  if (ar === 0) return buf;
+  const rrs = ((buf[6]! << 8) | buf[7]!) + ((buf[8]! << 8) | buf[9]!) + ar;
+  let off = skipQuestions(buf, (buf[4]! << 8) | buf[5]!);
+  for (let i = 0; i < rrs && off >= 0; i++) {
+    const start = off;
+    off = skipName(buf, off);
+    if (off < 0 || off + 10 > buf.length) return buf;
+    const type = (buf[off]! << 8) | buf[off + 1]!;
+    off += 10 + ((buf[off + 8]! << 8) | buf[off + 9]!);
+    if (type === TYPE_OPT && i === rrs - 1 && off === buf.length) {
+      const out = copyBytes(buf.subarray(0, start));
+      out[10] = ((ar - 1) >> 8) & 0xff;
+      out[11] = (ar - 1) & 0xff;
+      return out;
+    }
+  }
+  return buf;
 }
 
 export const readU32 = (buf: Uint8Array, off: number): number =>

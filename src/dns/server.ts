@@ -29,6 +29,7 @@ import { cacheKey, DnsCache, rcodeName, type DnsCacheOptions } from './cache.js'
 import { frame, TcpFrameReader, type DnsHost } from './exchange.js';
 import { Forwarder, type ForwarderOptions } from './forwarder.js';
 import {
+  copyBytes,
   encodeResponse,
   HEADER_BYTES,
   parseQuery,
@@ -37,6 +38,7 @@ import {
   skipQuestions,
   truncateTo,
   UDP_LIMIT,
+  withoutOpt,
   writeId,
   type MalformedReason,
   type ParsedQuery,
@@ -119,7 +121,7 @@ export class DnsServer {
     const tcp = (this.tcpServer = this.host.tcp.createServer((sock) => this.onTcpConnection(sock)));
     udp.on('message', (msg, rinfo) => {
       // Copied: the reply is built after this handler returns.
-      void this.handle(Uint8Array.prototype.slice.call(msg), 'udp').then((reply) => {
+      void this.handle(copyBytes(msg), 'udp').then((reply) => {
         if (reply === undefined || this.udpSocket !== udp) return;
         try {
           udp.send(reply, rinfo.port, rinfo.address);
@@ -243,11 +245,13 @@ export class DnsServer {
     }
     this.cache.set(key, r.response);
     this.stats.answers.forwarded++;
-    return { bytes: this.asReplyTo(r.response.slice(), q, msg), udpLimit };
+    return { bytes: this.asReplyTo(copyBytes(r.response), q, msg), udpLimit };
   }
 
   /** An upstream or cached answer made the reply to this query: its ID, RD bit and question bytes (case kept). */
-  private asReplyTo(response: Uint8Array, q: ParsedQuery, msg: Uint8Array): Uint8Array {
+  private asReplyTo(upstream: Uint8Array, q: ParsedQuery, msg: Uint8Array): Uint8Array {
+    // The forwarder asked with EDNS; a client that did not gets no OPT back (RFC 6891 §7).
+    const response = q.ednsPayload === undefined ? withoutOpt(upstream) : upstream;
     writeId(response, q.id);
     response[2] = (response[2]! & ~0x01) | ((q.flags >> 8) & 0x01);
     if (skipQuestions(response, 1) === q.questionEnd) response.set(msg.subarray(HEADER_BYTES, q.questionEnd), HEADER_BYTES);

@@ -109,6 +109,10 @@ export class FakeUpstream {
       questions: [question],
       answers: tc ? [] : rec.answers ?? [],
       authorities: tc ? [] : rec.authorities ?? [],
+      // Echo EDNS as real servers do.
+      additionals: (q.additionals ?? []).some((r) => r.type === 'OPT')
+        ? [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }]
+        : [],
     });
   }
 }
@@ -163,7 +167,8 @@ export interface AskOptions {
 }
 
 /** A decoded reply: dns-packet's fields plus the rcode name, records with TTLs, and the size on the wire. */
-export interface Reply extends Omit<DecodedPacket, 'answers' | 'authorities'> {
+export interface Reply extends Omit<DecodedPacket, 'answers' | 'authorities' | 'additionals'> {
+  additionals: Array<{ type: string }>;
   rcode: string;
   answers: Array<Answer & { ttl: number; data: unknown }>;
   authorities: Array<Answer & { ttl: number; data: unknown }>;

@@ -114,14 +114,18 @@ describe('forwarding and the cache', () => {
     expect(first.answers![0]!.ttl).toBe(300);
     expect(first.id).toBe(4242);
     expect(lab.upstream.count('www.example.test')).toBe(1);
+    // Asked upstream with EDNS, but this client sent no OPT: none comes back (RFC 6891 §7).
+    expect(first.additionals.filter((r) => r.type === 'OPT')).toHaveLength(0);
+    expect((await ask(lab, 'www.example.test', { edns: 1232 })).additionals.filter((r) => r.type === 'OPT')).toHaveLength(1);
 
     lab.clock.advance(100_000);
     const second = await ask(lab, 'www.example.test', { id: 7 });
+    expect(second.additionals).toHaveLength(0);
     expect(second.id).toBe(7);
     expect(addrs(second.answers)).toEqual(['10.203.0.77']);
     expect(second.answers![0]!.ttl).toBe(200);
     expect(lab.upstream.count('www.example.test')).toBe(1);
-    expect(lab.server.stats.answers).toMatchObject({ cache: 1, forwarded: 1 });
+    expect(lab.server.stats.answers).toMatchObject({ cache: 2, forwarded: 1 });
 
     lab.clock.advance(201_000);
     const third = await ask(lab, 'www.example.test');
