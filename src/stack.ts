@@ -74,6 +74,7 @@ export class Stack {
   readonly tcpLayer: TcpLayer;
   private readonly hostId: number;
   private readonly natOptions: Omit<NatOptions, 'name'> | undefined;
+  private readonly natSeed: number;
   private natLayer: NatLayer | undefined;
 
   constructor(readonly clock: Clock, opts: Omit<StackOptions, 'clock'> = {}) {
@@ -81,6 +82,7 @@ export class Stack {
     this.name = opts.name ?? `host${this.hostId}`;
     this.natOptions = opts.nat;
     const seed = opts.seed ?? this.hostId * 7919;
+    this.natSeed = Math.imul(seed, 0x9e3779b1) ^ 0x6e6174;
     this.ip = new IpLayer(clock, this.routes, { forwarding: opts.forwarding ?? false, seed });
     this.arp = new ArpResponder(this.ip);
     this.icmp = new IcmpLayer(this.ip, clock, { identifier: (seed * 31) & 0xffff, rateLimit: opts.icmpRateLimit });
@@ -164,7 +166,12 @@ export class Stack {
    * without NAT pays nothing.
    */
   get nat(): NatLayer {
-    return (this.natLayer ??= new NatLayer(this.ip, this.clock, { ...this.natOptions, name: this.name }));
+    this.natLayer ??= new NatLayer(this.ip, this.clock, {
+      ...this.natOptions,
+      name: this.name,
+      conntrack: { seed: this.natSeed, ...this.natOptions?.conntrack },
+    });
+    return this.natLayer;
   }
 
   get forwarding(): boolean {

@@ -183,7 +183,11 @@ export class IpLayer {
       },
     });
     this.reassembler = new Reassembler(clock, {
-      onTimeout: (first) => this.icmp?.error(11, 1, first, undefined),
+      // Only a datagram for this host is answered: fragments gathered for the
+      // NAT (forwarded traffic) time out silently, as Linux's nf_defrag does.
+      onTimeout: (first) => {
+        if (this.isLocalAddress(ipv4Dst(first, 0))) this.icmp?.error(11, 1, first, undefined);
+      },
     });
   }
 

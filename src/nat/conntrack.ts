@@ -211,12 +211,8 @@ export class Conntrack {
 
   /** Live entries, oldest first (expired ones dropped first). */
   list(): ConnEntry[] {
-    const now = this.clock.now();
     const out: ConnEntry[] = [];
-    for (const e of [...this.table.entries]) {
-      if (e.expiresAt <= now) this.table.delete(e);
-      else out.push(e);
-    }
+    for (const e of [...this.table.entries]) if (!this.table.reapIfExpired(e)) out.push(e);
     return out;
   }
 

@@ -25,13 +25,13 @@ import { VNET_HDR_F_NEEDS_CSUM } from '../link/vnet-hdr.js';
 import type { Clock } from '../time/index.js';
 import { formatIPv4, type IPv4Address } from '../wire/address.js';
 import { IP_PROTOCOL } from '../wire/ipv4.js';
-import { internetChecksum } from '../wire/checksum.js';
 import { Conntrack, VERDICT, type ConntrackOptions, type ConntrackStats } from './conntrack.js';
-import { CT_STATUS, icmpReplyType, type ConnEntry, type TupleNode } from './entry.js';
+import { CT_STATUS, type ConnEntry, type TupleNode } from './entry.js';
 import { protocolName } from './format.js';
 import { newPacketInfo, parsePacket, PKT, type PacketInfo } from './packet.js';
 import { choosePort, defaultRange } from './ports.js';
-import { newQuotedTuple, readQuotedTuple, rewriteEndpoint, translateIcmpError, type QuotedTuple } from './rewrite.js';
+import { RELATED, translateRelated } from './related.js';
+import { newQuotedTuple, rewriteEndpoint, type QuotedTuple } from './rewrite.js';
 import {
   checkPortRange, describeMapping, makeMapping, PublishedPorts,
   type MasqueradeOptions, type MasqueradeRule, type NatHandle, type PublishedPort, type PublishOptions,
@@ -398,53 +398,11 @@ export class NatLayer implements IpHooks {
     e.heldPort = -1;
   }
 
-  /**
-   * An ICMP error about a tracked flow (RELATED): the quoted datagram is the
-   * translated form of one of the flow's packets; put it back in the form
-   * its receiver sent, and address the error to that receiver. The quoted
-   * tuple Q read inverse is one node N of the entry; the quote becomes the
-   * other node M, the outer destination M's source, and the outer source M's
-   * destination when the error came from the flow's far end.
-   */
+  /** An ICMP error (RELATED to a flow): translated by ./related.ts; always passed. */
   private relatedError(b: Uint8Array, off: number, len: number): boolean {
-    const hl = (b[off]! & 0x0f) << 2;
-    if (internetChecksum(b, off + hl, len - hl) !== 0) {
-      this.conntrack.countInvalid('icmpBadChecksum');
-      return true;
-    }
-    const q = this.q;
-    if (!readQuotedTuple(b, off, hl, len, q)) {
-      this.conntrack.countInvalid('icmpBadQuote');
-      return true;
-    }
-    const t = this.conntrack.table;
-    const n = q.protocol === IP_PROTOCOL.ICMP
-      ? t.lookup(q.protocol, q.dst, q.src, q.sport, invertIcmpType(q.dport))
-      : t.lookup(q.protocol, q.dst, q.src, q.dport, q.sport);
-    if (n === null) {
-      this.counters.icmpErrorsUnmatched++;
-      return true;
-    }
-    const m = n.dir === 0 ? n.entry.reply : n.entry.orig;
-    const icmp = q.protocol === IP_PROTOCOL.ICMP;
-    const sport = m.sport;
-    const dport = icmp ? q.dport : m.dport;
-    const outerSrcNow = ((b[off + 12]! << 24) | (b[off + 13]! << 16) | (b[off + 14]! << 8) | b[off + 15]!) >>> 0;
-    const outerDstNow = ((b[off + 16]! << 24) | (b[off + 17]! << 16) | (b[off + 18]! << 8) | b[off + 19]!) >>> 0;
-    const outerDst = outerDstNow === q.src ? m.src : outerDstNow;
-    const outerSrc = outerSrcNow === q.dst ? m.dst : outerSrcNow;
-    if (m.src === q.src && m.dst === q.dst && sport === q.sport && dport === q.dport && outerDst === outerDstNow && outerSrc === outerSrcNow) {
-      return true; // untranslated flow: nothing to do
-    }
-    translateIcmpError(b, off, hl, len, q, m.src, m.dst, sport, dport, outerSrc, outerDst);
-    this.counters.icmpErrorsTranslated++;
+    const r = translateRelated(this.conntrack, b, off, len, this.q);
+    if (r === RELATED.TRANSLATED) this.counters.icmpErrorsTranslated++;
+    else if (r === RELATED.UNMATCHED) this.counters.icmpErrorsUnmatched++;
     return true;
   }
-}
-
-/** The ICMP type a query's other direction carries (8 <-> 0, 13 <-> 14, …). */
-function invertIcmpType(type: number): number {
-  const r = icmpReplyType(type);
-  if (r >= 0) return r;
-  return type === 0 ? 8 : type === 14 ? 13 : type === 16 ? 15 : type === 18 ? 17 : -1;
 }

@@ -143,6 +143,13 @@ export class ConntrackTable {
     for (const e of [...this.entries]) this.delete(e);
   }
 
+  /** Removes `e` if its deadline has passed (counted as expired); true when it did. */
+  reapIfExpired(e: ConnEntry): boolean {
+    if (e.expiresAt > this.clock.now()) return false;
+    this.expire(e);
+    return true;
+  }
+
   private expire(e: ConnEntry): void {
     if (this.entries.has(e)) this.stats.expired++;
     this.remove(e);

@@ -5,8 +5,10 @@
  *
  *   inside 10.230.1.2 (+ .3) ── router 10.230.1.1 | 10.230.2.1 ── outside 10.230.2.2
  *
- * - kernel: the router is a namespace with `iptables -t nat -A POSTROUTING
- *   -o rup -j MASQUERADE` and a DNAT rule for tcp/8080 -> 10.230.1.2:80;
+ * - kernel: the router is a namespace with a bridge for the inside,
+ *   `iptables -t nat -A POSTROUTING -o rup -j MASQUERADE`, a DNAT rule for
+ *   tcp/8080 -> 10.230.1.2:80 and Docker's hairpin MASQUERADE (as with
+ *   --userland-proxy=false);
  * - wirelab: the router is a wirelab Stack (forwarding, masquerade on eth1,
  *   tcp/8080 published to 10.230.1.2:80); its inside interface is a wirelab
  *   bridge with TAPs into the inside containers, its uplink a TAP into the
@@ -18,8 +20,8 @@
  * wirelab's table for the same flows, and an ICMP port unreachable reaching
  * the inside socket (its quoted header translated, or the kernel could not
  * match it to the socket). Then DNAT (the inside server sees the outside
- * client's own address) and hairpin (wirelab: a container reaches its
- * sibling through the published address).
+ * client's own address) and hairpin (a container reaches its sibling
+ * through the published address and the sibling sees the gateway).
  */
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -160,6 +162,9 @@ const TCP_CLIENT_PY = (to: string, port: number) =>
   `import socket\nt=socket.socket()\nt.settimeout(5)\nt.connect(('${to}',${port}))\nt.sendall(b'hello')\nprint('got', t.recv(10).decode(), 'from port', t.getsockname()[1], flush=True)\nt.close()\n`;
 
 let kIn: Node;
+let kIn2: Node;
+/** The TCP servers inside (10.230.1.2:80), started by the DNAT test and reused by the hairpin test. */
+const insideServers: { k?: ContainerProcess | KernelProc; w?: ContainerProcess | KernelProc } = {};
 let kOut: Node;
 let kRt: Node;
 let wIn: Node;
@@ -176,26 +181,38 @@ async function ns(name: string): Promise<string> {
 async function buildKernel(): Promise<void> {
   const rt = await ns(`wlnat${id}krt`);
   const inside = await ns(`wlnat${id}kin`);
+  const inside2 = await ns(`wlnat${id}kin2`);
   const outside = await ns(`wlnat${id}kout`);
   const ipr = (...a: string[]) => runChecked(['ip', '-n', rt, ...a]);
-  // veth pairs made inside the router namespace, peers moved straight into the others: nothing in the root namespace.
-  await ipr('link', 'add', 'rin', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', inside);
+  // The inside network is a bridge in the router namespace (docker0's shape); veth pairs are made
+  // inside the router namespace with their peers moved straight into the others: nothing in the root namespace.
+  await ipr('link', 'add', 'br0', 'type', 'bridge');
+  await ipr('addr', 'add', '10.230.1.1/24', 'dev', 'br0');
+  await ipr('link', 'set', 'br0', 'up');
+  for (const [dev, peerNs, addr] of [['rin', inside, '10.230.1.2/24'], ['rin2', inside2, '10.230.1.3/24']] as const) {
+    await ipr('link', 'add', dev, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peerNs);
+    await ipr('link', 'set', dev, 'master', 'br0', 'up');
+    await runChecked(['ip', '-n', peerNs, 'addr', 'add', addr, 'dev', 'eth0']);
+    await runChecked(['ip', '-n', peerNs, 'link', 'set', 'eth0', 'up']);
+    await runChecked(['ip', '-n', peerNs, 'route', 'add', 'default', 'via', '10.230.1.1']);
+  }
   await ipr('link', 'add', 'rup', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', outside);
-  await ipr('addr', 'add', '10.230.1.1/24', 'dev', 'rin');
   await ipr('addr', 'add', `${UPLINK}/24`, 'dev', 'rup');
-  await ipr('link', 'set', 'rin', 'up');
   await ipr('link', 'set', 'rup', 'up');
-  await runChecked(['ip', '-n', inside, 'addr', 'add', '10.230.1.2/24', 'dev', 'eth0']);
-  await runChecked(['ip', '-n', inside, 'link', 'set', 'eth0', 'up']);
-  await runChecked(['ip', '-n', inside, 'route', 'add', 'default', 'via', '10.230.1.1']);
   await runChecked(['ip', '-n', outside, 'addr', 'add', `${OUT}/24`, 'dev', 'eth0']);
   await runChecked(['ip', '-n', outside, 'link', 'set', 'eth0', 'up']);
   const inRt = (...a: string[]) => runChecked(['ip', 'netns', 'exec', rt, ...a]);
   await inRt('sysctl', '-qw', 'net.ipv4.ip_forward=1');
+  // wirelab never sends redirects; neither may the reference, or hairpinned clients would be redirected.
+  await inRt('sysctl', '-qw', 'net.ipv4.conf.all.send_redirects=0');
+  await inRt('sysctl', '-qw', 'net.ipv4.conf.br0.send_redirects=0');
+  // Docker's rules for -p 8080:80 with --userland-proxy=false, on the uplink address.
   await inRt('iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'rup', '-j', 'MASQUERADE');
-  await inRt('iptables', '-t', 'nat', '-A', 'PREROUTING', '-i', 'rup', '-p', 'tcp', '--dport', '8080', '-j', 'DNAT', '--to-destination', '10.230.1.2:80');
+  await inRt('iptables', '-t', 'nat', '-A', 'PREROUTING', '-d', UPLINK, '-p', 'tcp', '--dport', '8080', '-j', 'DNAT', '--to-destination', '10.230.1.2:80');
+  await inRt('iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'br0', '-s', '10.230.1.0/24', '-d', '10.230.1.2', '-p', 'tcp', '--dport', '80', '-m', 'conntrack', '--ctstate', 'DNAT', '-j', 'MASQUERADE');
   kRt = kernelNode(rt);
   kIn = kernelNode(inside);
+  kIn2 = kernelNode(inside2);
   kOut = kernelNode(outside);
 }
 
@@ -323,8 +340,8 @@ describe.skipIf(cap.skip)('NAT: wirelab router vs the kernel (iptables MASQUERAD
   }, 30_000);
 
   it('DNAT: a client outside reaches the inside server through the published port; the server sees the client itself', async () => {
-    const kSrv = spawnOn(kIn, ['python3', '-c', SERVERS_PY]);
-    const wSrv = spawnOn(wIn, ['python3', '-c', SERVERS_PY]);
+    const kSrv = (insideServers.k = spawnOn(kIn, ['python3', '-c', SERVERS_PY]));
+    const wSrv = (insideServers.w = spawnOn(wIn, ['python3', '-c', SERVERS_PY]));
     await kSrv.waitFor(/ready/);
     await wSrv.waitFor(/ready/);
     const k = await kOut.exec(['python3', '-c', TCP_CLIENT_PY(UPLINK, 8080)]);
@@ -343,13 +360,19 @@ describe.skipIf(cap.skip)('NAT: wirelab router vs the kernel (iptables MASQUERAD
     expect(wLines).toEqual(kLines);
   }, 30_000);
 
-  it('hairpin (wirelab): a container reaches its sibling through the published address; the sibling sees the gateway', async () => {
+  it('hairpin: a container reaches its sibling through the published address; the sibling sees the gateway (both NATs)', async () => {
+    const k = await kIn2.exec(['python3', '-c', TCP_CLIENT_PY(UPLINK, 8080)]);
     const w = await wIn2.exec(['python3', '-c', TCP_CLIENT_PY(UPLINK, 8080)]);
+    expect(k.stdout).toMatch(/^got hello from port \d+/);
     expect(w.stdout).toMatch(/^got hello from port \d+/);
-    const srv = procs.find((p) => /tcp 10\.230\.2\.2/.test(p.stdoutText) && p.argv.includes(SERVERS_PY));
-    expect(srv).toBeDefined();
-    await srv!.waitFor(/tcp 10\.230\.1\.1 \d+/);
-    expect(router!.nat.stats.hairpin).toBeGreaterThanOrEqual(1);
+    await insideServers.k!.waitFor(/tcp 10\.230\.1\.1 \d+/);
+    await insideServers.w!.waitFor(/tcp 10\.230\.1\.1 \d+/);
+    expect(router!.nat.stats.hairpin).toBe(1);
+    const shape = (lines: string[]) => lines.map((l) => l.replace(/(sport|dport)=(\d+)/g, (m, k: string, v: string) => (v === '8080' || v === '80' ? m : `${k}=*`)).replace(/ [A-Z_]+ src=/, ' STATE src='));
+    const kLines = shape(normalize((await kRt.exec(['conntrack', '-L', '-p', 'tcp', '-s', '10.230.1.3'])).stdout, ['tcp']));
+    const wLines = shape(normalize(router!.nat.conntrack.format(), ['tcp']).filter((l) => l.includes('src=10.230.1.3 ')));
+    expect(kLines).toEqual(['tcp 6 STATE src=10.230.1.3 dst=10.230.2.1 sport=* dport=8080 src=10.230.1.2 dst=10.230.1.1 sport=80 dport=* [ASSURED] mark=0 use=1']);
+    expect(wLines).toEqual(kLines);
   }, 30_000);
 });
 

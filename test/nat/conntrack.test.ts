@@ -77,6 +77,20 @@ describe('TCP states and timeouts (Linux nf_conntrack_tcp_timeout_* defaults)', 
     expectExpiry(h, 432000);
   });
 
+  it('a segment retransmitted 3 times caps the timeout at nf_conntrack_tcp_timeout_max_retrans', () => {
+    const h = hookRouter({ nat: { conntrack: { timeouts: { tcpMaxRetrans: 200_000 } } } });
+    h.nat.masquerade('eth1');
+    handshake(h);
+    const seg = () => tcp(A, 1234, S, 80, { flags: ACK | PSH, seq: 1001, ack: 5001, payload: new Uint8Array(10) });
+    h.out(seg());
+    expect(timeout(h)).toBe(300); // unacknowledged
+    h.out(seg());
+    h.out(seg());
+    expect(timeout(h)).toBe(300);
+    h.out(seg());
+    expect(timeout(h)).toBe(200);
+  });
+
   it('FIN_WAIT 120 s, CLOSE_WAIT 60 s, LAST_ACK 30 s, TIME_WAIT 120 s', () => {
     const h = hookRouter();
     h.nat.masquerade('eth1');

@@ -7,6 +7,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TcpSocket } from '../../src/tcp/socket.js';
+import { parseIPv4, writeMac } from '../../src/wire/address.js';
+import { encodeIPv4, IP_PROTOCOL } from '../../src/wire/ipv4.js';
 import { natLab, run, settle, type NatLab } from './helpers.js';
 
 let lab: NatLab | undefined;
@@ -167,6 +169,28 @@ describe('masquerade', () => {
     expect(Buffer.compare(back, big)).toBe(0);
     expect(r.ip.stats.reassembled).toBeGreaterThanOrEqual(2);
     expect(r.ip.stats.fragCreates).toBeGreaterThanOrEqual(6);
+  });
+
+  it('a lone forwarded fragment waits for reassembly and times out silently (no ICMP from the router), as nf_defrag', async () => {
+    lab = natLab();
+    const { clock, r } = lab;
+    r.nat.masquerade('eth1');
+    const frag = encodeIPv4(
+      { dscp: 0, ecn: 0, identification: 99, dontFragment: false, moreFragments: true, reservedFlag: false, fragmentOffset: 0, ttl: 64, protocol: IP_PROTOCOL.UDP, src: parseIPv4('172.30.0.2'), dst: parseIPv4('10.201.0.2'), options: new Uint8Array(0) },
+      new Uint8Array(64),
+    );
+    const frame = new Uint8Array(14 + frag.length);
+    const eth0 = r.interface('eth0')!;
+    writeMac(frame, 0, eth0.mac);
+    frame[12] = 0x08;
+    frame.set(frag, 14);
+    const errors = r.icmp.stats.outErrors;
+    r.ip.receiveFrame(frame, 0, frame.length, eth0);
+    expect(r.ip.stats.forwarded).toBe(0);
+    await run(clock, 31_000, 1000);
+    expect(r.ip.reassembler.stats).toMatchObject({ timeouts: 1 });
+    expect(r.icmp.stats.outErrors).toBe(errors);
+    expect(r.nat.conntrack.size).toBe(0);
   });
 
   it("the router's own flows are tracked too (OUTPUT), with no translation", async () => {
