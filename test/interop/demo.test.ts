@@ -1,6 +1,7 @@
 /**
  * The README's first command: `wirelab demo` must pass on a fresh machine
- * (as root) and leave nothing behind; `wirelab cleanup` finds nothing after it.
+ * (as root) and leave nothing behind; `wirelab cleanup` finds nothing after
+ * it. Both demos: the Docker-style network (default) and `--forwarder`.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -8,28 +9,47 @@ import { beforeAll, expect, it } from 'vitest';
 import { requireRoot } from '../helpers/netns.js';
 
 const run = promisify(execFile);
-const cap = requireRoot(['ip', 'ping']);
+const cap = requireRoot(['ip', 'ping', 'curl', 'python3', 'getent']);
 beforeAll(() => cap.assert());
 
 async function wirelab(...args: string[]) {
   return run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { timeout: 60_000 });
 }
 
-it('wirelab demo pings both ways through TAPs held by wirelab and removes everything', async () => {
+async function expectGone(namespaces: string[], links: string[]): Promise<void> {
+  const netns = (await run('ip', ['netns', 'list'])).stdout;
+  const ifaces = (await run('ip', ['-br', 'link'])).stdout;
+  for (const ns of namespaces) expect(netns).not.toContain(ns);
+  for (const l of links) expect(ifaces).not.toContain(l);
+}
+
+it('wirelab demo: names, masquerade and published ports through a wirelab network, then nothing left', async () => {
+  const port = 20000 + (process.pid % 20000);
+  const { stdout } = await wirelab('demo', '-p', String(port));
+  expect(stdout).not.toContain('✗');
+  expect(stdout).toMatch(/✓ client\$ getent hosts web\n\s+10\.210\.0\.2\s+web/);
+  expect(stdout).toMatch(/HTTP 200 from 10\.210\.0\.2/);
+  expect(stdout).toContain("✓ outside sees the client as 10.211.0.1 (the gateway's uplink: masquerade)");
+  expect(stdout).toContain(`✓ host$ curl http://127.0.0.1:${port}/`);
+  expect(stdout).toContain("✓ web sees that request from 10.211.0.2 (DNAT keeps the client's own address)");
+  expect(stdout).toMatch(/^ {2}tcp {6}6 \d+ TIME_WAIT src=10\.210\.0\.3 dst=10\.211\.0\.2 .* src=10\.211\.0\.2 dst=10\.211\.0\.1 /m);
+  expect(stdout).toContain('demo passed');
+  const made = [...stdout.matchAll(/namespace (wl-[0-9a-f]+)(?:, eth0 = TAP (\S+))?/g)];
+  expect(made).toHaveLength(3);
+  await expectGone(made.map((m) => m[1]!), made.flatMap((m) => (m[2] ? [m[2]] : [])));
+  const cleanup = await wirelab('cleanup', '--json');
+  expect(JSON.parse(cleanup.stdout)).toEqual([]);
+});
+
+it('wirelab demo --forwarder pings both ways through TAPs held by wirelab and removes everything', async () => {
   for (const flags of [[], ['--vnet']]) {
-    const { stdout } = await wirelab('demo', ...flags);
+    const { stdout } = await wirelab('demo', '--forwarder', ...flags);
     expect(stdout).toContain('3 packets transmitted, 3 received, 0% packet loss');
     expect(stdout.match(/0% packet loss/g)).toHaveLength(2);
     expect(stdout).toContain('demo passed');
-    // The containers and TAPs it named are gone.
     const made = [...stdout.matchAll(/^container (\S+): eth0 \S+ is TAP (\S+),/gm)];
     expect(made).toHaveLength(2);
-    const netns = (await run('ip', ['netns', 'list'])).stdout;
-    const links = (await run('ip', ['-br', 'link'])).stdout;
-    for (const [, ns, tap] of made) {
-      expect(netns).not.toContain(ns);
-      expect(links).not.toContain(tap);
-    }
+    await expectGone(made.map((m) => m[1]!), made.map((m) => m[2]!));
   }
   const { stdout } = await wirelab('cleanup', '--json');
   expect(JSON.parse(stdout)).toEqual([]);
