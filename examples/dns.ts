@@ -11,7 +11,7 @@
  *   node --import tsx examples/dns.ts
  */
 import http from 'node:http';
-import { Bridge, createPipe, createStack, DnsServer, VirtualClock } from '../src/index.js';
+import { Bridge, createPipe, createStack, DnsServer, VirtualClock } from 'wirelab';
 
 const clock = new VirtualClock();
 const bridge = new Bridge({ clock });

@@ -12,7 +12,7 @@
  *
  *   node --import tsx examples/nat-router.ts
  */
-import { Bridge, createPipe, createStack, VirtualClock, type Stack } from '../src/index.js';
+import { Bridge, createPipe, createStack, VirtualClock, type Stack } from 'wirelab';
 
 const clock = new VirtualClock();
 

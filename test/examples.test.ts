@@ -38,10 +38,32 @@ const RUNS: Record<string, ExampleRun | { runBy: string }> = {
   'http.ts': { expect: [/^hello from wirelab, 10\.0\.0\.1$/m] },
   'containers-by-hand.ts': { root: true, expect: [/1 packets transmitted, 1 received/] },
   'two-container-forwarder.ts': { root: true, expect: [/3 packets transmitted, 3 received/, /demo passed/] },
+  'docker-network.ts': {
+    root: true,
+    args: [String(20000 + ((process.pid + 7) % 20000))],
+    expect: [/^172\.30\.0\.2\s+www$/m, /^200\n200$/m, /name: 'labnet'/, /ipv4Address: '172\.30\.0\.3'/],
+  },
   'switch.ts': { runBy: 'test/interop/switch-cli.test.ts' },
   'port-publish.ts': { runBy: 'test/nat/example-port-publish.test.ts' },
-  'nat-router.ts': { runBy: 'test/nat/example.test.ts' },
-  'dns.ts': { runBy: 'test/dns/example.test.ts' },
+  'nat-router.ts': {
+    expect: [
+      /^outside -> 10\.201\.0\.1:8080: hello 10\.201\.0\.2:\d+$/m,
+      /^app -> 10\.201\.0\.1:8080 \(hairpin\): hello 172\.30\.0\.1:\d+$/m,
+      /^outside UDP server got "who-is-outside" from 10\.201\.0\.1:5353$/m,
+      /^tcp {6}6 \d+ TIME_WAIT src=10\.201\.0\.2 dst=10\.201\.0\.1 sport=\d+ dport=8080 src=172\.30\.0\.2 dst=10\.201\.0\.2 sport=80 dport=\d+ \[ASSURED\] mark=0 use=1$/m,
+      /^udp {6}17 \d+ src=172\.30\.0\.2 dst=10\.201\.0\.2 sport=5353 dport=53 src=10\.201\.0\.2 dst=10\.201\.0\.1 sport=53 dport=5353 mark=0 use=1$/m,
+      /published: 0\.0\.0\.0:8080\/tcp -> 172\.30\.0\.2:80/,
+    ],
+  },
+  'dns.ts': {
+    expect: [
+      /^lookup\('web'\) -> 10\.0\.0\.2 \(IPv4\)$/m,
+      /^lookup\('nope\.lab'\) -> getaddrinfo ENOTFOUND nope\.lab$/m,
+      /^GET http:\/\/web\/ -> hello from web$/m,
+      /^answers\s+local 4  cache 0  forwarded 0$/m,
+      /^web\.frontend\s+A\s+NOERROR\s+600\s+0\s+10\.0\.0\.2$/m,
+    ],
+  },
 };
 
 const cap = requireRoot(['ping']);
