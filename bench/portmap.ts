@@ -26,10 +26,13 @@
  * container. Every row's reference is the slirp4netns row of the same
  * measurement (targets: wirelab ≥ 1.0× in throughput and connections/s).
  *
- *   npm run bench -- portmap [--seconds N] [--requests N] [--concurrency C] [--only wirelab,socat,DNAT]
+ *   npm run bench -- portmap [--seconds N] [--requests N] [--concurrency C] [--rounds R]
+ *                             [--only wirelab,socat,DNAT]
  *
  * Bounded: each iperf3 run lasts --seconds (default 5, ≤ 30), each ab run
- * makes --requests requests (default 5000, ≤ 50000) under a time limit.
+ * makes --requests requests (default 5000, ≤ 50000) under a time limit;
+ * the paths run --rounds times (default 3, interleaved) and each row is the
+ * median of its rounds.
  * Everything a path creates is removed when it ends, even on failure.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -323,6 +326,7 @@ interface Options {
   seconds: number;
   requests: number;
   concurrency: number;
+  rounds: number;
 }
 
 function numberArg(args: string[], name: string, def: number, min: number, max: number): number {
@@ -337,6 +341,7 @@ export async function main(args: string[]): Promise<void> {
     seconds: numberArg(args, '--seconds', 5, 1, 30),
     requests: numberArg(args, '--requests', 5000, 100, 50_000),
     concurrency: numberArg(args, '--concurrency', 16, 1, 256),
+    rounds: numberArg(args, '--rounds', 3, 1, 9),
   };
   const paths: Array<[string, PathRun]> = [
     ['slirp4netns add_hostfwd', slirpPath],
@@ -346,15 +351,33 @@ export async function main(args: string[]): Promise<void> {
   ];
   const oi = args.indexOf('--only');
   const only = oi >= 0 ? (args[oi + 1] ?? '').split(',') : undefined;
-  const results: Array<[string, Measured]> = [];
-  for (const [name, fn] of paths) {
-    // --only wirelab,socat (profiling runs; the reference, slirp4netns, always runs first)
-    if (only !== undefined && name !== paths[0]![0] && !only.some((o) => name.includes(o))) continue;
-    process.stderr.write(`portmap: ${name} …\n`);
-    const m = await fn(opts);
-    process.stderr.write(`  ${JSON.stringify(m)}\n`);
-    results.push([name, m]);
+  // --only wirelab,socat (profiling runs; the reference, slirp4netns, always runs)
+  const chosen = paths.filter(([name], i) => i === 0 || only === undefined || only.some((o) => name.includes(o)));
+  // Rounds interleave the paths, so a burst of load from elsewhere on the machine hits
+  // them alike; each metric is the median over the rounds.
+  const runs = new Map<string, Measured[]>(chosen.map(([name]) => [name, []]));
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const [name, fn] of chosen) {
+      process.stderr.write(`portmap round ${round}/${opts.rounds}: ${name} …\n`);
+      const m = await fn(opts);
+      process.stderr.write(`  ${JSON.stringify(m)}\n`);
+      runs.get(name)!.push(m);
+    }
   }
+  const median = (xs: number[]) => {
+    const v = [...xs].sort((a, b) => a - b);
+    const mid = v.length >> 1;
+    return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+  };
+  const results: Array<[string, Measured]> = [...runs].map(([name, ms]) => [
+    name,
+    {
+      uploadMbps: median(ms.map((m) => m.uploadMbps)),
+      downloadMbps: median(ms.map((m) => m.downloadMbps)),
+      connsPerSec: median(ms.map((m) => m.connsPerSec)),
+      failed: ms.reduce((a, m) => a + m.failed, 0),
+    },
+  ]);
   const rows: BenchRow[] = [];
   const metrics: Array<[string, string, (m: Measured) => number]> = [
     ['host → container', 'Mbit/s', (m) => m.uploadMbps],

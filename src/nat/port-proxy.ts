@@ -115,9 +115,8 @@ export class PublishedPort {
       flows: 0, active: 0, expired: 0, refused: 0, datagramsToContainer: 0, datagramsToHost: 0, bytesToContainer: 0, bytesToHost: 0,
     };
     for (const e of this.entries) {
-      const into = e.proxy instanceof TcpPortProxy ? tcp : udp;
-      const from = e.proxy.stats as unknown as Record<string, number>;
-      for (const k of Object.keys(into)) (into as unknown as Record<string, number>)[k]! += from[k] ?? 0;
+      if (e.proxy instanceof TcpPortProxy) addCounters(tcp, e.proxy.stats);
+      else addCounters(udp, e.proxy.stats);
     }
     return { tcp, udp };
   }
@@ -143,6 +142,11 @@ export class PublishedPort {
   add(e: RegistryEntry): void {
     this.entries.push(e);
   }
+}
+
+/** into[k] += from[k] for every counter. */
+function addCounters<T extends object>(into: T, from: T): void {
+  for (const k of Object.keys(into) as Array<keyof T>) (into[k] as number) += from[k] as number;
 }
 
 function register(e: RegistryEntry): void {
