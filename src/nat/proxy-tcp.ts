@@ -58,6 +58,7 @@ export class TcpPortProxy {
     readonly mapping: PortMapping,
     readonly containerAddress: string,
   ) {
+    // noDelay: TCP_NODELAY on every accepted socket (as docker-proxy, in Go, has by default).
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (client) => this.accept(client));
     // After listen succeeded, a server error (EMFILE on accept) must not crash the process.
     this.server.on('error', () => undefined);
@@ -94,7 +95,6 @@ export class TcpPortProxy {
 
   private accept(client: net.Socket): void {
     this.stats.connections++;
-    client.setNoDelay(true);
     const upstream = this.gateway.tcp.connect({
       host: this.containerAddress,
       port: this.mapping.containerPort,
