@@ -345,13 +345,13 @@ export async function main(args: string[]): Promise<void> {
   };
   const paths: Array<[string, PathRun]> = [
     ['slirp4netns add_hostfwd', slirpPath],
-    ['wirelab proxy (publishPort)', wirelabPath],
-    ['socat userland proxy (docker-proxy-like)', socatPath],
-    ['kernel DNAT in a router namespace (ceiling)', dnatPath],
+    ['wirelab -p (proxy mode)', wirelabPath],
+    ['socat proxy (C, fork)', socatPath],
+    ['kernel DNAT (ceiling)', dnatPath],
   ];
   const oi = args.indexOf('--only');
   const only = oi >= 0 ? (args[oi + 1] ?? '').split(',') : undefined;
-  // --only wirelab,socat (profiling runs; the reference, slirp4netns, always runs)
+  // --only wirelab,socat,DNAT (profiling runs; the reference, slirp4netns, always runs)
   const chosen = paths.filter(([name], i) => i === 0 || only === undefined || only.some((o) => name.includes(o)));
   // Rounds interleave the paths, so a burst of load from elsewhere on the machine hits
   // them alike; each metric is the median over the rounds.
@@ -380,9 +380,9 @@ export async function main(args: string[]): Promise<void> {
   ]);
   const rows: BenchRow[] = [];
   const metrics: Array<[string, string, (m: Measured) => number]> = [
-    ['host → container', 'Mbit/s', (m) => m.uploadMbps],
-    ['container → host', 'Mbit/s', (m) => m.downloadMbps],
-    [`HTTP conn/s (ab -c ${opts.concurrency})`, 'conn/s', (m) => m.connsPerSec],
+    ['host→container', 'Mbit/s', (m) => m.uploadMbps],
+    ['container→host', 'Mbit/s', (m) => m.downloadMbps],
+    [`HTTP ab -c${opts.concurrency}`, 'conn/s', (m) => m.connsPerSec],
   ];
   for (const [what, unit, get] of metrics) {
     const ref = `${what}: ${results[0]![0]}`;
