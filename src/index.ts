@@ -57,3 +57,30 @@ export {
 export { TcpPortProxy, type TcpProxyStats } from './nat/proxy-tcp.js';
 export { UdpPortProxy, type UdpProxyStats, type UdpProxyOptions } from './nat/proxy-udp.js';
 export type { PublishError } from './nat/proxy-errors.js';
+export { NatLayer, Conntrack, defaultTimeouts, TCP_CT_NAMES } from './nat/index.js';
+export type {
+  NatOptions, NatStats, NatCounters, PortUsage, ConntrackOptions, ConntrackStats, ConntrackEntryJSON, ConntrackTupleJSON,
+  ConntrackTimeouts, MasqueradeOptions, PublishOptions as NatPublishOptions, PublishedPort as NatPublishedPort, NatHandle,
+} from './nat/index.js';
+export {
+  DnsServer,
+  DnsResolver,
+  LabZone,
+  DnsCache,
+  Forwarder,
+  type DnsServerOptions,
+  type DnsServerStats,
+  type LookupAddress,
+  type LookupOptions,
+  type ResolverOptions,
+  type ResolverStats,
+  type HostRecord,
+  type HostRecordOptions,
+  type LabZoneOptions,
+  type DnsCacheOptions,
+  type DnsCacheRow,
+  type DnsCacheStats,
+  type ForwarderOptions,
+  type ForwarderStats,
+  type DnsHost,
+} from './dns/index.js';

@@ -23,6 +23,9 @@ import { TcpLayer, type TcpIpSender } from './tcp/tcp.js';
 import type { TcpOptions } from './tcp/state.js';
 import { TcpApi } from './tcp/api.js';
 import { HttpApi } from './tcp/http.js';
+import { NatLayer, type NatOptions } from './nat/nat.js';
+import { DnsResolver } from './dns/resolver.js';
+import type { TcpLookupFunction } from './tcp/socket.js';
 
 export interface StackOptions {
   clock: Clock;
@@ -36,6 +39,8 @@ export interface StackOptions {
   icmpRateLimit?: boolean;
   /** TCP settings (SACK, timestamps, window scaling, congestion control, buffers, …). */
   tcp?: TcpOptions;
+  /** Conntrack/NAT settings (table size, timeouts, log), used when `stack.nat` is first touched. */
+  nat?: Omit<NatOptions, 'name'>;
 }
 
 export interface InterfaceOptions {
@@ -68,10 +73,13 @@ export class Stack {
   /** The TCP core: connections, listeners, `ss -tni` (`tcpLayer.format()`). */
   readonly tcpLayer: TcpLayer;
   private readonly hostId: number;
+  private readonly natOptions: Omit<NatOptions, 'name'> | undefined;
+  private natLayer: NatLayer | undefined;
 
   constructor(readonly clock: Clock, opts: Omit<StackOptions, 'clock'> = {}) {
     this.hostId = ++hostCounter;
     this.name = opts.name ?? `host${this.hostId}`;
+    this.natOptions = opts.nat;
     const seed = opts.seed ?? this.hostId * 7919;
     this.ip = new IpLayer(clock, this.routes, { forwarding: opts.forwarding ?? false, seed });
     this.arp = new ArpResponder(this.ip);
@@ -125,7 +133,21 @@ export class Stack {
 
   /** Node's `net` for this host, on `tcpLayer`: createServer, connect/createConnection, agent(). */
   get tcp(): TcpApi {
-    return (this.tcpApi ??= new TcpApi(this.tcpLayer));
+    return (this.tcpApi ??= new TcpApi(this.tcpLayer, { lookup: () => this.tcpLookup() }));
+  }
+
+  private dnsResolver: DnsResolver | undefined;
+
+  /** Name lookup for this host, as Node's `dns.promises`: `setServers`, `lookup`, `resolve4` (src/dns/resolver.ts). */
+  get dns(): DnsResolver {
+    return (this.dnsResolver ??= new DnsResolver(this));
+  }
+
+  /** `stack.dns.lookup` for `stack.tcp.connect({ host: 'web' })`, once DNS servers are set (else names stay ENOTFOUND). */
+  private tcpLookup(): TcpLookupFunction | undefined {
+    const dns = this.dnsResolver;
+    if (dns === undefined || dns.getServers().length === 0) return undefined;
+    return (host, _opts, cb) => void dns.lookup(host).then((r) => cb(null, r.address, 4), (e: Error) => cb(e, '', 4));
   }
 
   private httpApi: HttpApi | undefined;
@@ -133,6 +155,16 @@ export class Stack {
   /** Node's `http` for this host: createServer (listening on wirelab TCP), agent, request, get. */
   get http(): HttpApi {
     return (this.httpApi ??= new HttpApi(this.tcp));
+  }
+
+  /**
+   * Connection tracking and NAT (masquerade, published ports, hairpin),
+   * created on first use; it hooks into IP only once a rule is added
+   * (`masquerade()`, `publish()`) or `enable()` is called, so a host
+   * without NAT pays nothing.
+   */
+  get nat(): NatLayer {
+    return (this.natLayer ??= new NatLayer(this.ip, this.clock, { ...this.natOptions, name: this.name }));
   }
 
   get forwarding(): boolean {
@@ -226,10 +258,13 @@ export class Stack {
       neighbours: this.ip.neighbours.stats,
       reassembly: this.ip.reassembler.stats,
       interfaces: Object.fromEntries(this.ip.interfaces.map((i) => [i.name, i.stats])),
+      ...(this.natLayer !== undefined ? { nat: this.natLayer.stats } : {}),
     };
   }
 
   close(): void {
+    this.natLayer?.disable();
+    this.natLayer?.conntrack.flush();
     this.tcpLayer.close();
     for (const i of this.ip.interfaces) i.port.onReceive = null;
     this.ip.close();

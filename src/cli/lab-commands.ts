@@ -19,7 +19,7 @@ export function registerLabCommands(program: Command): void {
 
   program
     .command('cleanup')
-    .description('remove namespaces, interfaces and processes left by wirelab runs that died (e.g. after kill -9)')
+    .description('remove namespaces, interfaces, /etc/netns files and processes left by wirelab runs that died (e.g. after kill -9)')
     .option('--json', 'print what was removed as JSON')
     .action(async (opts: { json?: boolean }) => {
       const removed = await cleanupStale();
@@ -30,7 +30,7 @@ export function registerLabCommands(program: Command): void {
       if (removed.length === 0) process.stdout.write('nothing to clean up\n');
       for (const r of removed) {
         process.stdout.write(
-          `pid ${r.pid}: removed namespaces [${r.namespaces.join(', ')}], interfaces [${r.interfaces.join(', ')}], ${r.processes.length} processes\n`,
+          `pid ${r.pid}: removed namespaces [${r.namespaces.join(', ')}], interfaces [${r.interfaces.join(', ')}], /etc/netns dirs [${r.etc.join(', ')}], ${r.processes.length} processes\n`,
         );
         for (const e of r.errors) process.stdout.write(`  error: ${e}\n`);
       }

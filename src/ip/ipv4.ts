@@ -73,6 +73,27 @@ export interface IcmpErrorSink {
   error(type: number, code: number, datagram: Uint8Array, iface: NetInterface | undefined, nextHopMtu?: number): void;
 }
 
+/**
+ * Netfilter-style hook points for a layer above (NAT, src/nat/): ip/ cannot
+ * import it, so it calls through this interface, which the NAT fills in.
+ * `null` (the default) costs one comparison per datagram.
+ *
+ * Each hook sees one whole datagram at `buf[off, off+len)` (fragments are
+ * reassembled first, as Linux's nf_defrag_ipv4 does), may rewrite it in
+ * place (same length), and returns false to drop it (the hook counted why).
+ * `vnetOff` >= 0: the frame's virtio_net_hdr (partial checksum, GSO) sits at
+ * that offset in `buf`.
+ */
+export interface IpHooks {
+  /** PREROUTING: every received datagram before the local/forward decision (DNAT, reply de-SNAT). */
+  prerouting(buf: Uint8Array, off: number, len: number, ingress: NetInterface, vnetOff: number): boolean;
+  /**
+   * POSTROUTING: every forwarded datagram after the routing decision, and
+   * (with `ingress` undefined) every datagram this host sends (OUTPUT).
+   */
+  postrouting(buf: Uint8Array, off: number, len: number, egress: NetInterface, ingress: NetInterface | undefined, vnetOff: number): boolean;
+}
+
 export interface SendOptions {
   src?: IPv4Address;
   ttl?: number;
@@ -113,6 +134,8 @@ export class IpLayer {
   forwarding: boolean;
   defaultTtl = 64;
   icmp: IcmpErrorSink | null = null;
+  /** Netfilter-style hooks (NAT); null when nothing is hooked in. */
+  hooks: IpHooks | null = null;
   /** Called for every received ARP packet (the ARP responder in arp.ts). */
   arpInput: ((payload: Uint8Array, iface: NetInterface) => void) | null = null;
   /** Sends an ARP request; set by the ARP responder. */
@@ -280,6 +303,7 @@ export class IpLayer {
     const src = ipv4Src(buf, off);
     const dst = ipv4Dst(buf, off);
     if (src === 0xffffffff || src >>> 28 === 0xe) return this.drop('martianSource');
+    if (this.hooks !== null) return this.hookedInput(buf, off, total, iface, linkBroadcast, rxFlags);
 
     if (this.isLocalAddress(dst) || iface.isBroadcast(dst)) {
       const datagram = buf.subarray(off, off + total);
@@ -295,6 +319,39 @@ export class IpLayer {
     if (!this.forwarding) return this.drop('notForUs');
     if (linkBroadcast || this.isBroadcast(dst)) return this.drop('broadcastNotForwarded');
     this.forward(buf, off, total, iface, (rxFlags & RX_VNET_META) !== 0 ? off - ETH_HEADROOM - VNET_HDR_LEN : -1);
+  }
+
+  /**
+   * Input with hooks (NAT): fragments are reassembled before PREROUTING, as
+   * Linux's nf_defrag_ipv4 does, so conntrack sees whole datagrams (a later
+   * fragment carries no ports); a reassembled datagram that is forwarded is
+   * fragmented again to the egress MTU. Then PREROUTING, and the local or
+   * forward decision on the (possibly rewritten) destination.
+   */
+  private hookedInput(buf: Uint8Array, off: number, total: number, iface: NetInterface, linkBroadcast: boolean, rxFlags: number): void {
+    if (ipv4IsFragment(buf, off)) {
+      const whole = this.reassembler.input(buf.subarray(off, off + total));
+      if (whole === null) return;
+      this.stats.reassembled++;
+      // Headroom for the Ethernet header in case it is forwarded.
+      const frame = new Uint8Array(ETH_HEADROOM + whole.length);
+      frame.set(whole, ETH_HEADROOM);
+      buf = frame;
+      off = ETH_HEADROOM;
+      total = whole.length;
+      rxFlags = 0;
+    }
+    const vnetOff = (rxFlags & RX_VNET_META) !== 0 ? off - ETH_HEADROOM - VNET_HDR_LEN : -1;
+    if (!this.hooks!.prerouting(buf, off, total, iface, vnetOff)) return;
+    const dst = ipv4Dst(buf, off);
+    if (this.isLocalAddress(dst) || iface.isBroadcast(dst)) {
+      const datagram = buf.subarray(off, off + total);
+      return this.deliver(datagram, iface, iface.isBroadcast(dst) || linkBroadcast, (rxFlags & RX_CSUM_OK) !== 0);
+    }
+    if (dst >>> 28 === 0xe) return this.drop('multicast');
+    if (!this.forwarding) return this.drop('notForUs');
+    if (linkBroadcast || this.isBroadcast(dst)) return this.drop('broadcastNotForwarded');
+    this.forward(buf, off, total, iface, vnetOff);
   }
 
   /** Hands a datagram for this host to its transport protocol. */
@@ -339,11 +396,13 @@ export class IpLayer {
       }
       const copy = datagram.slice();
       ipv4DecrementTtl(copy, 0);
+      if (this.hooks !== null && !this.hooks.postrouting(copy, 0, total, egress, ingress, -1)) return;
       this.stats.forwarded++;
       this.fragmentOut(copy, egress, nextHop, false);
       return;
     }
     ipv4DecrementTtl(buf, off);
+    if (this.hooks !== null && !this.hooks.postrouting(buf, off, total, egress, ingress, vnetOff)) return;
     this.stats.forwarded++;
     // The Ethernet header in front of the datagram is rewritten in place.
     this.linkOutput(egress, nextHop, buf, off - ETH_HEADROOM, total + ETH_HEADROOM, false, true, vnetOff);
@@ -398,6 +457,10 @@ export class IpLayer {
       frame, ETH_HEADROOM, payload.length,
     );
     frame.set(payload, ETH_HEADROOM + 20);
+    if (this.hooks !== null && !local && !this.hooks.postrouting(frame, ETH_HEADROOM, total, iface, undefined, -1)) {
+      this.drop('outFiltered');
+      return netError('EPERM', `the NAT refused a datagram to ${formatIPv4(dst)} (see stack.nat.stats)`);
+    }
     if (local) {
       // Loopback through the stack itself: deliver on the next timer tick so
       // a reply never re-enters the sender.
@@ -452,6 +515,10 @@ export class IpLayer {
       },
       frame, 0,
     );
+    if (this.hooks !== null && !this.hooks.postrouting(frame, VNET_HDR_LEN + ETH_HEADROOM, total, iface, undefined, 0)) {
+      this.drop('outFiltered');
+      return netError('EPERM', `the NAT refused a datagram to ${formatIPv4(dst)} (see stack.nat.stats)`);
+    }
     if (gso) this.stats.outGsoFrames++;
     // Ids as the kernel's segmentation will use them (id, id+1, …).
     this.identification = (this.identification + Math.ceil((payload.length - tcpHl) / gsoSize) - 1) & 0xffff;

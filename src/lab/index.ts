@@ -14,6 +14,7 @@ export {
   type SpawnOptions,
 } from './netns.js';
 export { ContainerProcess, type ExitStatus } from './process.js';
+export { type ContainerDnsOptions } from './netns-etc.js';
 export {
   cleanupAll,
   cleanupStale,
@@ -25,3 +26,4 @@ export {
   type StaleCleanup,
 } from './registry.js';
 export { CommandError, type RunResult } from './command.js';
+export { BridgeNetwork, type BridgeNetworkOptions, type RunOptions as NetworkRunOptions, type Endpoint } from './network.js';

@@ -23,7 +23,8 @@ import { randomBytes } from 'node:crypto';
 import { cidrContains, formatMac, isMulticastMac, parseCidr, parseIPv4, parseMac } from '../wire/address.js';
 import { CommandError, formatArgv, run, runChecked, type RunOptions, type RunResult } from './command.js';
 import { ContainerProcess } from './process.js';
-import { forgetInterface, forgetNamespace, recordInterface, recordNamespace, removeNamespace, trackChild } from './registry.js';
+import { forgetEtcDir, forgetInterface, forgetNamespace, recordInterface, recordNamespace, removeEtcDir, removeNamespace, trackChild } from './registry.js';
+import { checkBindTargets, renderEtcFiles, writeEtcFiles, type ContainerDnsOptions, type EtcFiles } from './netns-etc.js';
 
 export interface ContainerOptions {
   /** Namespace name; `wl-` + a short random id by default. */
@@ -41,6 +42,12 @@ export interface ContainerOptions {
   gateway?: string;
   /** `net.*` sysctls set inside the namespace, e.g. `{ 'net.ipv4.ip_forward': '1' }`. */
   sysctls?: Record<string, string>;
+  /**
+   * The container's own resolv.conf and hosts (in /etc/netns/<namespace>/,
+   * which `ip netns exec` bind-mounts over /etc): e.g. `{ nameservers:
+   * [gateway], search: [network], hosts: { web: '10.0.0.2' } }`. See ./netns-etc.ts.
+   */
+  dns?: ContainerDnsOptions;
 }
 
 export type ExecOptions = Pick<RunOptions, 'timeoutMs' | 'input' | 'check' | 'env'>;
@@ -89,6 +96,7 @@ interface Plan {
   mtu: number | undefined;
   gateway: string | undefined;
   sysctls: Array<{ path: string; value: string }>;
+  etc: EtcFiles | undefined;
 }
 
 function plan(opts: ContainerOptions): Plan {
@@ -101,6 +109,7 @@ function plan(opts: ContainerOptions): Plan {
     mtu: opts.mtu,
     gateway: opts.gateway,
     sysctls: [],
+    etc: undefined,
   };
   if (p.name !== undefined) checkName('namespace name', p.name, NSNAME, 32);
   if (typeof p.link !== 'string' || p.link === '') throw new Error('createContainer: `link` (an interface to move in) is required');
@@ -149,6 +158,10 @@ function plan(opts: ContainerOptions): Plan {
     // `net.ipv4.ip_forward` → net/ipv4/ip_forward; a key written with '/' keeps its dots (eth0.42).
     p.sysctls.push({ path: `/proc/sys/${key.includes('/') ? key : key.replace(/\./g, '/')}`, value });
   }
+  if (opts.dns !== undefined) {
+    p.etc = renderEtcFiles(opts.dns);
+    checkBindTargets();
+  }
   return p;
 }
 
@@ -170,7 +183,12 @@ export async function createContainer(opts: ContainerOptions): Promise<Container
     }
   };
   const ip = (...args: string[]): string[] => ['ip', '-n', name, ...args];
+  let wroteEtc = false;
   try {
+    if (p.etc !== undefined) {
+      writeEtcFiles(name, p.etc);
+      wroteEtc = true;
+    }
     await step('bring lo up', ip('link', 'set', 'dev', 'lo', 'up'));
     recordInterface(p.link); // before the move: a crash in between must still find it
     await step(`move ${p.link} in`, ['ip', 'link', 'set', 'dev', p.link, 'netns', name]);
@@ -187,12 +205,16 @@ export async function createContainer(opts: ContainerOptions): Promise<Container
       await step(`add default route via ${p.gateway}`, ip('route', 'add', 'default', 'via', p.gateway, 'dev', p.ifname));
     }
     const links = JSON.parse(await runChecked(ip('-j', 'link', 'show', 'dev', p.ifname))) as Array<{ address?: string }>;
-    return new Container(name, p.ifname, p.link, links[0]?.address ?? '', p.address);
+    return new Container(name, p.ifname, p.link, links[0]?.address ?? '', p.address, wroteEtc);
   } catch (e) {
     // Undo: deleting the namespace also destroys the moved (virtual) link; an unmoved link was never ours.
     await removeNamespace(name).catch(() => undefined);
     forgetNamespace(name);
     forgetInterface(p.link);
+    if (wroteEtc) {
+      removeEtcDir(name);
+      forgetEtcDir(name);
+    }
     throw e;
   }
 }
@@ -239,6 +261,8 @@ export class Container {
     readonly mac: string,
     /** Its address with prefix length, if one was asked for. */
     readonly address: string | undefined,
+    /** True when it has its own /etc/netns/<name>/ resolv.conf and hosts (the `dns` option). */
+    readonly hasEtc = false,
   ) {}
 
   /** True once `destroy()` has been called. */
@@ -307,6 +331,10 @@ export class Container {
       await Promise.all([...this.procs].map((p) => p.exited));
       forgetNamespace(this.name);
       forgetInterface(this.link);
+      if (this.hasEtc) {
+        removeEtcDir(this.name);
+        forgetEtcDir(this.name);
+      }
     })();
     return this.destroying;
   }

@@ -1,8 +1,9 @@
 /**
  * The lab's ledger of what it made, and the cleanup that undoes it.
  *
- * Every network namespace the lab creates and every interface it takes over
- * is recorded here: in memory, and in a state file `<dir>/<pid>.json`
+ * Every network namespace the lab creates, every interface it takes over and
+ * every /etc/netns/<namespace> directory it writes (a container's own
+ * resolv.conf and hosts) is recorded here: in memory, and in a state file `<dir>/<pid>.json`
  * (`/run/wirelab` unless `WIRELAB_STATE_DIR` says otherwise) that is rewritten
  * on every change and removed when nothing is left. Cleanup then happens on
  * every way a process can end:
@@ -23,7 +24,7 @@
  * hook, the signal handler, `cleanupStale` and `Container.destroy` share it.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 
@@ -41,6 +42,8 @@ export interface LabState {
   namespaces: string[];
   /** Interfaces (by their name in the root namespace) this process created or took over. */
   interfaces: string[];
+  /** Namespaces whose /etc/netns/<ns> directory (resolv.conf, hosts) this process wrote. Absent in older files. */
+  etc?: string[];
 }
 
 /** What `cleanupStale` found for one dead process. */
@@ -51,6 +54,8 @@ export interface StaleCleanup {
   namespaces: string[];
   /** Interfaces that were still in the root namespace and were deleted. */
   interfaces: string[];
+  /** /etc/netns/<ns> directories that were removed. */
+  etc: string[];
   /** Processes killed inside those namespaces. */
   processes: number[];
   /** Anything that could not be removed; the state file is kept for another try. */
@@ -95,6 +100,8 @@ function bootId(): string {
 
 const namespaces = new Set<string>();
 const interfaces = new Set<string>();
+/** Namespaces whose /etc/netns/<ns> directory we wrote. */
+const etcDirs = new Set<string>();
 /** Children spawned into each namespace, killed directly in case they have not entered it yet. */
 const children = new Map<string, Set<ChildProcess>>();
 /** The file written for this process; fixed at the first write so a changed env cannot orphan it. */
@@ -122,6 +129,35 @@ export function forgetInterface(name: string): void {
   persist();
 }
 
+/** Where `ip netns exec` looks for a namespace's own /etc files. */
+export const ETC_NETNS = '/etc/netns';
+
+export function recordEtcDir(ns: string): void {
+  etcDirs.add(ns);
+  persist();
+}
+
+export function forgetEtcDir(ns: string): void {
+  etcDirs.delete(ns);
+  persist();
+}
+
+/**
+ * Removes /etc/netns/<ns> (the files `ip netns exec` bind-mounts); a name
+ * that is not a plain namespace name is never touched. Never throws.
+ */
+export function removeEtcDir(ns: string): boolean {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(ns) || ns.includes('..')) return false;
+  const dir = join(ETC_NETNS, ns);
+  if (!existsSync(dir)) return false;
+  try {
+    rmSync(dir, { recursive: true, force: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Tracks a child spawned into `ns` until it exits. */
 export function trackChild(ns: string, child: ChildProcess): void {
   let set = children.get(ns);
@@ -131,8 +167,8 @@ export function trackChild(ns: string, child: ChildProcess): void {
 }
 
 /** What this process has recorded right now. */
-export function registrySnapshot(): { namespaces: string[]; interfaces: string[] } {
-  return { namespaces: [...namespaces], interfaces: [...interfaces] };
+export function registrySnapshot(): { namespaces: string[]; interfaces: string[]; etc: string[] } {
+  return { namespaces: [...namespaces], interfaces: [...interfaces], etc: [...etcDirs] };
 }
 
 /** Where this process's state file is (or would be written). */
@@ -143,7 +179,7 @@ export function stateFilePath(): string {
 function persist(): void {
   installExitHook();
   const file = stateFilePath();
-  if (namespaces.size === 0 && interfaces.size === 0) {
+  if (namespaces.size === 0 && interfaces.size === 0 && etcDirs.size === 0) {
     rmSync(file, { force: true });
     stateFile = undefined;
     return;
@@ -157,6 +193,7 @@ function persist(): void {
     argv: process.argv,
     namespaces: [...namespaces],
     interfaces: [...interfaces],
+    etc: [...etcDirs],
   };
   mkdirSync(join(file, '..'), { recursive: true, mode: 0o755 });
   // Write-then-rename: a reader (or a SIGKILL mid-write) never sees half a file.
@@ -291,6 +328,10 @@ export async function cleanupAll(): Promise<void> {
       errors.push(e instanceof Error ? e.message : String(e));
     }
   }
+  for (const ns of [...etcDirs]) {
+    removeEtcDir(ns);
+    forgetEtcDir(ns);
+  }
   if (errors.length > 0) throw new Error(`wirelab cleanup failed:\n${errors.join('\n')}`);
 }
 
@@ -302,8 +343,10 @@ export function cleanupAllSync(): void {
       runSync(['ip', 'link', 'del', 'dev', name]);
     }
   }
+  for (const ns of etcDirs) removeEtcDir(ns);
   namespaces.clear();
   interfaces.clear();
+  etcDirs.clear();
   children.clear();
   if (stateFile !== undefined) rmSync(stateFile, { force: true });
   stateFile = undefined;
@@ -375,7 +418,7 @@ export async function cleanupStale(dir: string = stateDir()): Promise<StaleClean
     const file = join(dir, f);
     const state = readState(file);
     if (state === undefined || isAlive(state)) continue;
-    const report: StaleCleanup = { pid: state.pid, file, namespaces: [], interfaces: [], processes: [], errors: [] };
+    const report: StaleCleanup = { pid: state.pid, file, namespaces: [], interfaces: [], etc: [], processes: [], errors: [] };
     const existing = await listNamespaces();
     for (const ns of state.namespaces) {
       if (!NAME.test(ns) || !existing.includes(ns)) continue;
@@ -393,6 +436,9 @@ export async function cleanupStale(dir: string = stateDir()): Promise<StaleClean
       } catch (e) {
         report.errors.push(e instanceof Error ? e.message : String(e));
       }
+    }
+    for (const ns of Array.isArray(state.etc) ? state.etc : []) {
+      if (typeof ns === 'string' && removeEtcDir(ns)) report.etc.push(ns);
     }
     if (report.errors.length === 0) rmSync(file, { force: true });
     reports.push(report);

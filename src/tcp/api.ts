@@ -11,14 +11,26 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { TcpServer, type TcpServerOptions } from './server.js';
-import { TcpSocket, type SocketLayer, type TcpConnectOptions, type TcpSocketOptions } from './socket.js';
+import { TcpSocket, type SocketLayer, type TcpConnectOptions, type TcpLookupFunction, type TcpSocketOptions } from './socket.js';
 
 export type TcpApiConnectOptions = TcpConnectOptions & TcpSocketOptions;
 
 export interface TcpAgentOptions extends http.AgentOptions {}
 
+export interface TcpApiOptions {
+  /**
+   * The host's resolver for names in `connect({ host })`, asked on every
+   * connect (undefined: names fail with ENOTFOUND). The stack passes
+   * `stack.dns.lookup` once DNS servers are set.
+   */
+  lookup?: () => TcpLookupFunction | undefined;
+}
+
 export class TcpApi {
-  constructor(readonly layer: SocketLayer) {}
+  constructor(
+    readonly layer: SocketLayer,
+    private readonly apiOptions: TcpApiOptions = {},
+  ) {}
 
   createServer(connectionListener?: (socket: TcpSocket) => void): TcpServer;
   createServer(options?: TcpServerOptions, connectionListener?: (socket: TcpSocket) => void): TcpServer;
@@ -48,7 +60,8 @@ export class TcpApi {
     if (options.readableHighWaterMark !== undefined) socketOptions.readableHighWaterMark = options.readableHighWaterMark;
     if (options.writableHighWaterMark !== undefined) socketOptions.writableHighWaterMark = options.writableHighWaterMark;
     const socket = new TcpSocket({ clock: this.layer.clock, layer: this.layer }, socketOptions);
-    return socket.connect(options, cb);
+    const lookup = options.lookup ?? this.apiOptions.lookup?.();
+    return socket.connect(lookup !== undefined ? { ...options, lookup } : options, cb);
   }
 
   /** Same as `connect`, as Node's `net.createConnection`. */

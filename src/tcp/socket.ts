@@ -36,9 +36,10 @@
  * Node itself schedules with process.nextTick ('end', 'finish', 'drain',
  * 'error') keep doing so, and 'close' follows 'error' the same way.
  *
- * Differences from Node: hosts are IPv4 literals or 'localhost' (no
- * resolver; other names fail with ENOTFOUND), no IPv6, no 'lookup' event,
- * no file-descriptor or pipe (path) sockets; ref/unref are no-ops.
+ * Differences from Node: hosts are IPv4 literals or 'localhost' unless a
+ * `lookup` function is given (Node's connect option; `stack.tcp` passes the
+ * host's `stack.dns.lookup`), other names fail with ENOTFOUND; no IPv6, no
+ * file-descriptor or pipe (path) sockets; ref/unref are no-ops.
  */
 import { Duplex } from 'node:stream';
 import { Timer, type Clock } from '../time/index.js';
@@ -157,9 +158,18 @@ export interface TcpSocketOptions {
   keepAliveInitialDelay?: number;
 }
 
+/** Node's `lookup` connect option: resolves `host` when it is not an address. */
+export type TcpLookupFunction = (
+  hostname: string,
+  options: { family: 4 },
+  callback: (err: Error | null, address: string, family: number) => void,
+) => void;
+
 export interface TcpConnectOptions {
   port: number | string;
   host?: string;
+  /** Resolves a host name (as Node's `lookup` option); without it names fail with ENOTFOUND. */
+  lookup?: TcpLookupFunction;
   localAddress?: string;
   localPort?: number;
   /** Idle timeout in ms, as `socket.setTimeout(timeout)`. */
@@ -273,13 +283,32 @@ export class TcpSocket extends Duplex {
     const host = options.host === undefined || options.host === '' ? 'localhost' : options.host;
     const remoteAddress = resolveHost(host);
     if (remoteAddress === undefined) {
-      this.queue.push(() => this.destroy(notFound(host)));
+      if (options.lookup === undefined) {
+        this.queue.push(() => this.destroy(notFound(host)));
+        return this;
+      }
+      // Writes made meanwhile wait in waitingForConnect, as while the handshake runs.
+      options.lookup(host, { family: 4 }, (err, address) => {
+        if (this.destroyed) return;
+        const resolved = err === null ? resolveHost(address) : undefined;
+        if (resolved === undefined) return void this.destroy(err ?? notFound(host));
+        this.emit('lookup', null, address, 4, host);
+        this.open(resolved, remotePort, localAddress, localPort);
+      });
       return this;
     }
+    this.open(remoteAddress, remotePort, localAddress, localPort);
+    return this;
+  }
+
+  /** Starts the handshake to an address (connect's second half, after any lookup). */
+  private open(remoteAddress: IPv4Address, remotePort: number, localAddress: IPv4Address | undefined, localPort: number | undefined): void {
     const remoteText = formatIPv4(remoteAddress);
     this.remote = { address: remoteText, family: 'IPv4', port: remotePort };
+    const layer = this.layer;
+    if (layer === undefined) return void this.destroy(nodeError('ERR_SOCKET_CLOSED', 'Socket is closed'));
     try {
-      this.conn = this.layer.connect(
+      this.conn = layer.connect(
         {
           remoteAddress,
           remotePort,
@@ -296,10 +325,9 @@ export class TcpSocket extends Duplex {
           ? netError(code, 'bind', localAddress === undefined ? '0.0.0.0' : formatIPv4(localAddress), localPort ?? 0)
           : netError(code, 'connect', remoteText, remotePort);
       this.queue.push(() => this.destroy(err));
-      return this;
+      return;
     }
     this.local = { address: formatIPv4(this.conn.localAddress), family: 'IPv4', port: this.conn.localPort };
-    return this;
   }
 
   /**

@@ -354,7 +354,7 @@ setInterval(() => {}, 1 << 30);
 
     const reports = await cleanupStale(stateDir);
     expect(reports).toEqual([
-      { pid: child.pid, file, namespaces: [ns], interfaces: [], processes: [sleepPid], errors: [] },
+      { pid: child.pid, file, namespaces: [ns], interfaces: [], etc: [], processes: [sleepPid], errors: [] },
     ]);
     expect(netnsList()).not.toContain(ns);
     expect(linkExists(tap)).toBe(false);
@@ -400,7 +400,7 @@ setInterval(() => {}, 1 << 30);
     expect(existsSync(file)).toBe(true);
     writeFileSync(file, JSON.stringify(state('1'))); // same pid, different process
     expect(await cleanupStale(stateDir)).toEqual([
-      { pid, file, namespaces: [], interfaces: [], processes: [], errors: [] },
+      { pid, file, namespaces: [], interfaces: [], etc: [], processes: [], errors: [] },
     ]);
     expect(existsSync(file)).toBe(false);
     sleeper.kill('SIGKILL');

@@ -1,0 +1,281 @@
+/**
+ * A Docker bridge network, built from wirelab's parts: `docker network
+ * create` + `docker run --network … -p …` as one object.
+ *
+ *   const net = new BridgeNetwork({ name: 'labnet', subnet: '172.30.0.0/24' });
+ *   const web = await net.run(lab, { name: 'web' });        // a container on it
+ *   await net.publish('8080:80', 'web');                     // -p 127.0.0.1:8080:80
+ *   await web.container.exec(['ping', '-c', '1', '172.30.0.1']);
+ *
+ * What it is made of, as Docker's bridge driver but in user space:
+ * - a wirelab `Bridge` (the switch; Docker's docker0/br-xxxx),
+ * - a wirelab host on the bridge holding the gateway address (the bridge's
+ *   own IP in Docker), reached by an in-memory cable,
+ * - one TAP per container: the TAP is the container's eth0 in its
+ *   namespace, its other end a bridge port (Docker's veth pair),
+ * - addresses handed out from the subnet as Docker's IPAM does (the gateway
+ *   first, then containers in order), or given,
+ * - a DNS server on the gateway (Docker's embedded DNS): every container by
+ *   name, alias and `name.<network>`, the rest forwarded upstream; each
+ *   container's resolv.conf and hosts point at it (/etc/netns/<ns>/),
+ * - optionally an uplink (the host side of Docker's NAT): the gateway
+ *   routes between the bridge and the uplink and masquerades what leaves,
+ * - published ports in proxy mode (src/nat/port-proxy.ts, docker-proxy's
+ *   job: a host socket spliced to a connection from the gateway host) or in
+ *   DNAT mode on the uplink (Docker's `--userland-proxy=false`, keeping the
+ *   client's address, with hairpin for containers on the network).
+ *
+ * Runs on a RealClock (the containers' kernels are real) that it owns unless
+ * one is given.
+ */
+import { randomBytes } from 'node:crypto';
+import { openTap, type TapPort } from '../link/tap.js';
+import { createPipe } from '../link/pipe.js';
+import type { Port } from '../link/port.js';
+import { publishPort, type PublishedPort, type PublishOptions } from '../nat/port-proxy.js';
+import { DEFAULT_HOST_IP, parsePortSpec } from '../nat/portspec.js';
+import type { NatHandle } from '../nat/index.js';
+import { DnsServer } from '../dns/server.js';
+import { Stack } from '../stack.js';
+import { Bridge } from '../switch/bridge.js';
+import { RealClock, type Clock } from '../time/index.js';
+import { formatIPv4, networkOf, parseCidr, parseIPv4, prefixMask, type IPv4Address } from '../wire/address.js';
+import type { Lab } from './lab.js';
+import type { Container } from './netns.js';
+
+export interface BridgeNetworkOptions {
+  /** The network's name (Docker's `docker network create NAME`); also its DNS suffix. */
+  name: string;
+  /** e.g. '172.30.0.0/24'. */
+  subnet: string;
+  /** The gateway's address; default the subnet's first host address. */
+  gateway?: string;
+  mtu?: number;
+  /** Containers' TAPs with IFF_VNET_HDR (checksum and TSO offload). Default true. */
+  vnetHdr?: boolean;
+  /** Default: a RealClock this network owns and closes. */
+  clock?: Clock;
+  /**
+   * DNS on the gateway (default on). `upstreams` answer names outside the
+   * lab ('address' or 'address:port'); without any, those get REFUSED.
+   */
+  dns?: false | { upstreams?: readonly string[]; domain?: string };
+  /**
+   * The gateway's way out: a port (e.g. a TAP into an "outside" namespace)
+   * with the gateway's address on it. The gateway then forwards between the
+   * bridge and the uplink and masquerades what leaves (Docker's
+   * `-o <ext> -j MASQUERADE`), unless `masquerade: false`.
+   */
+  uplink?: { port: Port; address: string; defaultGateway?: string; masquerade?: boolean };
+}
+
+/** How a published port reaches the container. */
+export type PublishMode = 'proxy' | 'dnat';
+
+export interface RunOptions {
+  /** The container's name on this network (its DNS name). */
+  name: string;
+  /** More names for it (compose's `aliases`). */
+  aliases?: string[];
+  /** A fixed address (compose's `ipv4_address`); default the next free one. */
+  ipv4Address?: string;
+  /** `net.*` sysctls inside the container. */
+  sysctls?: Record<string, string>;
+  /** The namespace's name; default `wl-` + a random id. */
+  namespace?: string;
+}
+
+/** One container attached to the network (Docker's endpoint). */
+export interface Endpoint {
+  readonly name: string;
+  readonly aliases: readonly string[];
+  readonly address: string;
+  readonly container: Container;
+  readonly tap: TapPort;
+}
+
+const IFNAME_MAX = 15;
+
+export class BridgeNetwork {
+  readonly name: string;
+  readonly clock: Clock;
+  readonly bridge: Bridge;
+  /** The wirelab host holding the gateway address on the bridge. */
+  readonly gateway: Stack;
+  readonly subnet: { network: IPv4Address; prefixLength: number };
+  readonly gatewayAddress: string;
+  readonly mtu: number;
+  /** The DNS server on the gateway, unless `dns: false`. */
+  readonly dns: DnsServer | undefined;
+  private dnsStarted: Promise<void> | undefined;
+  private readonly uplinkName: string | undefined;
+  private readonly ownsClock: boolean;
+  private readonly vnetHdr: boolean;
+  private readonly endpoints = new Map<string, Endpoint>();
+  private readonly used = new Set<IPv4Address>();
+  private readonly published: Array<PublishedPort | NatHandle> = [];
+  private readonly id = randomBytes(2).toString('hex');
+  private tapCounter = 0;
+  private closed = false;
+
+  constructor(opts: BridgeNetworkOptions) {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(opts.name)) {
+      throw new Error(`network name "${opts.name}" must start with a letter or digit and hold only letters, digits, '_', '.', '-'`);
+    }
+    this.name = opts.name;
+    const c = parseCidr(opts.subnet);
+    if (c.prefixLength > 30) throw new Error(`subnet ${opts.subnet} is too small for a gateway and a container (at most /30)`);
+    this.subnet = { network: networkOf(c), prefixLength: c.prefixLength };
+    const gw = opts.gateway !== undefined ? parseIPv4(opts.gateway) : this.subnet.network + 1;
+    if (!this.contains(gw) || gw === this.subnet.network || gw === this.broadcast) {
+      throw new Error(`gateway ${formatIPv4(gw)} is not a host address of ${opts.subnet}`);
+    }
+    this.gatewayAddress = formatIPv4(gw);
+    this.used.add(gw);
+    this.mtu = opts.mtu ?? 1500;
+    this.vnetHdr = opts.vnetHdr ?? true;
+    this.ownsClock = opts.clock === undefined;
+    this.clock = opts.clock ?? new RealClock();
+    this.bridge = new Bridge({ clock: this.clock, name: `br-${this.name}`.slice(0, IFNAME_MAX) });
+    this.gateway = new Stack(this.clock, { name: `${this.name}-gw` });
+    const [gwEnd, bridgeEnd] = createPipe(this.clock, { names: [`${this.name}-gw`, `${this.name}-gwport`] });
+    this.bridge.addPort(bridgeEnd);
+    this.gateway.addInterface(gwEnd, { name: 'eth0', addresses: [`${this.gatewayAddress}/${this.subnet.prefixLength}`], mtu: this.mtu });
+    if (opts.uplink !== undefined) {
+      this.uplinkName = 'uplink';
+      this.gateway.addInterface(opts.uplink.port, { name: 'uplink', addresses: [opts.uplink.address] });
+      if (opts.uplink.defaultGateway !== undefined) this.gateway.addRoute('default', { via: opts.uplink.defaultGateway });
+      this.gateway.forwarding = true;
+      if (opts.uplink.masquerade !== false) this.gateway.nat.masquerade('uplink');
+    }
+    this.dns = opts.dns === false ? undefined : new DnsServer(this.gateway, {
+      address: this.gatewayAddress,
+      ...(opts.dns?.upstreams !== undefined ? { upstreams: opts.dns.upstreams } : {}),
+      ...(opts.dns?.domain !== undefined ? { domain: opts.dns.domain } : {}),
+    });
+  }
+
+  /** Starts the DNS server once (the first container needs it). */
+  private startDns(): Promise<void> {
+    return (this.dnsStarted ??= this.dns?.start() ?? Promise.resolve());
+  }
+
+  private get broadcast(): IPv4Address {
+    return (this.subnet.network | ~prefixMask(this.subnet.prefixLength)) >>> 0;
+  }
+
+  private contains(a: IPv4Address): boolean {
+    return ((a & prefixMask(this.subnet.prefixLength)) >>> 0) === this.subnet.network;
+  }
+
+  /** The next free host address, as Docker's IPAM hands them out. */
+  private allocate(): IPv4Address {
+    for (let a = this.subnet.network + 1; a < this.broadcast; a++) if (!this.used.has(a)) return a;
+    throw new Error(`network ${this.name} has no free address left in ${formatIPv4(this.subnet.network)}/${this.subnet.prefixLength}`);
+  }
+
+  /** `docker run --network NAME --name NAME`: a container whose eth0 is on this network. */
+  async run(lab: Lab, opts: RunOptions): Promise<Endpoint> {
+    if (this.closed) throw new Error(`network ${this.name} is closed`);
+    if (this.endpoints.has(opts.name)) throw new Error(`network ${this.name} already has a container named "${opts.name}"`);
+    let address: IPv4Address;
+    if (opts.ipv4Address !== undefined) {
+      address = parseIPv4(opts.ipv4Address);
+      if (!this.contains(address) || address === this.subnet.network || address === this.broadcast) {
+        throw new Error(`ipv4_address ${opts.ipv4Address} of "${opts.name}" is not a host address of network ${this.name}`);
+      }
+      if (this.used.has(address)) throw new Error(`ipv4_address ${opts.ipv4Address} of "${opts.name}" is already in use on network ${this.name}`);
+    } else {
+      address = this.allocate();
+    }
+    this.used.add(address);
+    await this.startDns();
+    const addressText = formatIPv4(address);
+    const tap = openTap(`wl${this.id}n${this.tapCounter++}`.slice(0, IFNAME_MAX), { vnetHdr: this.vnetHdr });
+    try {
+      this.bridge.addPort(tap);
+      const container = await lab.container({
+        link: tap.ifname,
+        address: `${formatIPv4(address)}/${this.subnet.prefixLength}`,
+        gateway: this.gatewayAddress,
+        mtu: this.mtu,
+        ...(opts.namespace !== undefined ? { name: opts.namespace } : {}),
+        ...(opts.sysctls !== undefined ? { sysctls: opts.sysctls } : {}),
+        // As Docker: the embedded DNS server as the only nameserver, the container's own name in its hosts.
+        ...(this.dns !== undefined ? { dns: { nameservers: [this.gatewayAddress], options: ['ndots:0'], hosts: { [opts.name]: addressText } } } : {}),
+      });
+      const ep: Endpoint = { name: opts.name, aliases: opts.aliases ?? [], address: addressText, container, tap };
+      this.endpoints.set(opts.name, ep);
+      this.dns?.addHost(opts.name, addressText, { aliases: opts.aliases ?? [], network: this.name });
+      return ep;
+    } catch (e) {
+      this.used.delete(address);
+      this.bridge.removePort(tap.ifname);
+      await tap.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  endpoint(name: string): Endpoint | undefined {
+    return this.endpoints.get(name);
+  }
+
+  /**
+   * `-p SPEC` for the container `name` (Docker's syntax).
+   * - `proxy` (default): a host socket per port (address 127.0.0.1 unless
+   *   written), spliced to the container through the gateway host — what
+   *   docker-proxy does; the container sees the gateway as the client.
+   * - `dnat`: the gateway's uplink address takes the port and rewrites new
+   *   flows to the container, keeping the client's own address; containers
+   *   on the network reach it through the same address (hairpin). Needs an
+   *   uplink; a host address in the spec must be the uplink's.
+   */
+  async publish(spec: string, name: string, opts: PublishOptions & { mode?: PublishMode } = {}): Promise<PublishedPort | NatHandle> {
+    const ep = this.endpoints.get(name);
+    if (ep === undefined) throw new Error(`no container "${name}" on network ${this.name}`);
+    const { mode = 'proxy', ...proxyOpts } = opts;
+    if (mode === 'proxy') {
+      const p = await publishPort(this.gateway, spec, ep.address, { owner: name, ...proxyOpts });
+      this.published.push(p);
+      return p;
+    }
+    if (this.uplinkName === undefined) throw new Error(`-p ${spec} in DNAT mode needs an uplink on network ${this.name}`);
+    const parsed = parsePortSpec(spec);
+    if (parsed.hostPortStart === 0) throw new Error(`"${spec}": DNAT mode needs a host port (a random one is a proxy-mode feature)`);
+    const onUplink = parsed.hostIp === DEFAULT_HOST_IP || parsed.hostIp === '0.0.0.0' ? undefined : parsed.hostIp;
+    const handle = this.gateway.nat.publish({
+      protocol: parsed.protocol,
+      port: parsed.hostPortStart,
+      portEnd: parsed.hostPortEnd,
+      toAddress: ep.address,
+      toPort: parsed.containerPortStart,
+      uplink: this.uplinkName,
+      ...(onUplink !== undefined ? { address: onUplink } : {}),
+      owner: name,
+    });
+    this.published.push(handle);
+    return handle;
+  }
+
+  /** Like `docker network inspect`: the subnet, the gateway and every container. */
+  inspect(): { name: string; subnet: string; gateway: string; containers: Array<{ name: string; aliases: readonly string[]; ipv4Address: string; namespace: string }> } {
+    return {
+      name: this.name,
+      subnet: `${formatIPv4(this.subnet.network)}/${this.subnet.prefixLength}`,
+      gateway: this.gatewayAddress,
+      containers: [...this.endpoints.values()].map((e) => ({ name: e.name, aliases: e.aliases, ipv4Address: e.address, namespace: e.container.name })),
+    };
+  }
+
+  /** Unpublishes ports, closes the TAPs (their containers belong to the lab), the gateway and the bridge. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled(this.published.map(async (p) => p.close()));
+    this.dns?.close();
+    this.gateway.close();
+    this.bridge.close();
+    await Promise.allSettled([...this.endpoints.values()].map((e) => e.tap.close()));
+    if (this.ownsClock && this.clock instanceof RealClock) this.clock.close();
+  }
+}
