@@ -17,13 +17,13 @@
 import { parseIPv4 } from '../wire/address.js';
 import { expandPortSpec, formatPortSpec, parsePortSpec, type PortMapping, type PortSpec } from './portspec.js';
 import { inUseByMapping } from './proxy-errors.js';
-import { TcpPortProxy, type TcpProxyGateway, type TcpProxyStats } from './proxy-tcp.js';
+import { TcpPortProxy, type TcpProxyGateway, type TcpProxyOptions, type TcpProxyStats } from './proxy-tcp.js';
 import { UdpPortProxy, type UdpProxyGateway, type UdpProxyOptions, type UdpProxyStats } from './proxy-udp.js';
 
 /** The gateway host the proxy connects from: a wirelab `Stack` on the container's network. */
 export type ProxyGateway = TcpProxyGateway & UdpProxyGateway;
 
-export interface PublishOptions extends UdpProxyOptions {
+export interface PublishOptions extends UdpProxyOptions, TcpProxyOptions {
   /** Who owns the mapping, for tables and collision messages (e.g. the container's name). Default: the container address. */
   owner?: string;
 }
@@ -189,7 +189,7 @@ export async function publishPort(
   }
   try {
     for (const m of mappings) {
-      const proxy = m.protocol === 'tcp' ? new TcpPortProxy(gateway, m, containerAddress) : new UdpPortProxy(gateway, m, containerAddress, opts);
+      const proxy = m.protocol === 'tcp' ? new TcpPortProxy(gateway, m, containerAddress, opts) : new UdpPortProxy(gateway, m, containerAddress, opts);
       let hostPort: number;
       try {
         hostPort = await proxy.listen();
