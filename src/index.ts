@@ -54,7 +54,7 @@ export {
   type PublishOptions,
   type PublishedPortInfo,
 } from './nat/port-proxy.js';
-export { TcpPortProxy, type TcpProxyStats } from './nat/proxy-tcp.js';
+export { TcpPortProxy, type TcpProxyStats, type TcpProxyOptions } from './nat/proxy-tcp.js';
 export { UdpPortProxy, type UdpProxyStats, type UdpProxyOptions } from './nat/proxy-udp.js';
 export type { PublishError } from './nat/proxy-errors.js';
 export { NatLayer, Conntrack, defaultTimeouts, TCP_CT_NAMES } from './nat/index.js';

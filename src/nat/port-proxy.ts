@@ -17,13 +17,13 @@
 import { parseIPv4 } from '../wire/address.js';
 import { expandPortSpec, formatPortSpec, parsePortSpec, type PortMapping, type PortSpec } from './portspec.js';
 import { inUseByMapping } from './proxy-errors.js';
-import { TcpPortProxy, type TcpProxyGateway, type TcpProxyStats } from './proxy-tcp.js';
+import { TcpPortProxy, type TcpProxyGateway, type TcpProxyOptions, type TcpProxyStats } from './proxy-tcp.js';
 import { UdpPortProxy, type UdpProxyGateway, type UdpProxyOptions, type UdpProxyStats } from './proxy-udp.js';
 
 /** The gateway host the proxy connects from: a wirelab `Stack` on the container's network. */
 export type ProxyGateway = TcpProxyGateway & UdpProxyGateway;
 
-export interface PublishOptions extends UdpProxyOptions {
+export interface PublishOptions extends UdpProxyOptions, TcpProxyOptions {
   /** Who owns the mapping, for tables and collision messages (e.g. the container's name). Default: the container address. */
   owner?: string;
 }
@@ -115,9 +115,8 @@ export class PublishedPort {
       flows: 0, active: 0, expired: 0, refused: 0, datagramsToContainer: 0, datagramsToHost: 0, bytesToContainer: 0, bytesToHost: 0,
     };
     for (const e of this.entries) {
-      const into = e.proxy instanceof TcpPortProxy ? tcp : udp;
-      const from = e.proxy.stats as unknown as Record<string, number>;
-      for (const k of Object.keys(into)) (into as unknown as Record<string, number>)[k]! += from[k] ?? 0;
+      if (e.proxy instanceof TcpPortProxy) addCounters(tcp, e.proxy.stats);
+      else addCounters(udp, e.proxy.stats);
     }
     return { tcp, udp };
   }
@@ -143,6 +142,11 @@ export class PublishedPort {
   add(e: RegistryEntry): void {
     this.entries.push(e);
   }
+}
+
+/** into[k] += from[k] for every counter. */
+function addCounters<T extends object>(into: T, from: T): void {
+  for (const k of Object.keys(into) as Array<keyof T>) (into[k] as number) += from[k] as number;
 }
 
 function register(e: RegistryEntry): void {
@@ -185,7 +189,7 @@ export async function publishPort(
   }
   try {
     for (const m of mappings) {
-      const proxy = m.protocol === 'tcp' ? new TcpPortProxy(gateway, m, containerAddress) : new UdpPortProxy(gateway, m, containerAddress, opts);
+      const proxy = m.protocol === 'tcp' ? new TcpPortProxy(gateway, m, containerAddress, opts) : new UdpPortProxy(gateway, m, containerAddress, opts);
       let hostPort: number;
       try {
         hostPort = await proxy.listen();

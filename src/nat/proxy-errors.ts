@@ -38,6 +38,9 @@ export function listenError(err: NodeJS.ErrnoException, mapping: PortMapping): P
       return publishError('EADDRINUSE', mapping, `${what}: host port ${where} is already in use by another program`, err);
     case 'EACCES':
     case 'EPERM':
+      if (mapping.hostPort === 0 || mapping.hostPort >= 1024) {
+        return publishError('EACCES', mapping, `${what}: this process may not bind host port ${where} (permission denied)`, err);
+      }
       return publishError(
         'EACCES',
         mapping,

@@ -7,7 +7,13 @@
  * The splice keeps TCP's semantics end to end:
  * - backpressure both ways: a write that returns false pauses the other
  *   socket until 'drain' (no unbounded buffering anywhere: at most one
- *   highWaterMark per side waits in the proxy);
+ *   highWaterMark per side waits in the proxy). The highWaterMark is
+ *   `bufferBytes` (1 MiB by default), not Node's 16 KiB: with 16 KiB every
+ *   64 KiB read paused and resumed the other socket and went to TCP as a
+ *   write of its own; with 1 MiB the reads of one event-loop turn reach
+ *   the wirelab socket as one `_writev` batch, which more than
+ *   doubled iperf3 through the proxy (host → container 1.3 → 3.2 Gbit/s,
+ *   back 2.1 → 4.4 on the bench machine);
  * - half-close both ways: both sockets are allowHalfOpen, and a FIN read on
  *   one side becomes `end()` (a FIN after the queued data) on the other;
  * - an abortive close on one side (an error: RST, timeout) becomes a reset
@@ -32,6 +38,11 @@ export interface TcpProxyGateway {
   readonly tcp: TcpApi;
 }
 
+export interface TcpProxyOptions {
+  /** Most bytes the proxy holds per direction of one connection (both sockets' highWaterMark). Default 1 MiB. */
+  bufferBytes?: number;
+}
+
 export interface TcpProxyStats {
   /** Connections accepted on the host port. */
   connections: number;
@@ -52,13 +63,23 @@ export class TcpPortProxy {
   private readonly server: net.Server;
   private readonly open = new Set<Splice>();
   private boundPort = 0;
+  private readonly bufferBytes: number;
 
   constructor(
     private readonly gateway: TcpProxyGateway,
     readonly mapping: PortMapping,
     readonly containerAddress: string,
+    opts: TcpProxyOptions = {},
   ) {
-    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (client) => this.accept(client));
+    this.bufferBytes = opts.bufferBytes ?? 1 << 20;
+    if (!Number.isInteger(this.bufferBytes) || this.bufferBytes < 1) {
+      throw new RangeError(`TCP proxy option bufferBytes must be a positive integer, got ${this.bufferBytes}`);
+    }
+    // noDelay: TCP_NODELAY on every accepted socket (as docker-proxy, in Go, has by default).
+    this.server = net.createServer(
+      { allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark: this.bufferBytes },
+      (client) => this.accept(client),
+    );
     // After listen succeeded, a server error (EMFILE on accept) must not crash the process.
     this.server.on('error', () => undefined);
   }
@@ -94,12 +115,12 @@ export class TcpPortProxy {
 
   private accept(client: net.Socket): void {
     this.stats.connections++;
-    client.setNoDelay(true);
     const upstream = this.gateway.tcp.connect({
       host: this.containerAddress,
       port: this.mapping.containerPort,
       allowHalfOpen: true,
       noDelay: true,
+      highWaterMark: this.bufferBytes,
     });
     const splice = new Splice(client, upstream, this.stats, () => this.open.delete(splice));
     this.open.add(splice);

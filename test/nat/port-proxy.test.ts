@@ -4,9 +4,13 @@
  * behind a wirelab gateway host (two stacks over an in-memory pipe on a
  * RealClock). Loopback only.
  */
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createPipe } from '../../src/link/pipe.js';
 import { formatPortTable, publishedPorts, publishPort, type PublishedPort } from '../../src/nat/port-proxy.js';
@@ -265,6 +269,30 @@ describe('publishing errors', () => {
       'cannot publish 127.0.0.1:80:80/tcp: host port 80 is below 1024 and this process may not bind it ' +
         '(run as root, grant CAP_NET_BIND_SERVICE, lower net.ipv4.ip_unprivileged_port_start, or publish a port ≥ 1024)',
     );
+  });
+
+  it('a privileged port, really bound by an unprivileged process, is EACCES with that sentence', async () => {
+    if (process.getuid?.() !== 0) return; // only root can start the unprivileged child
+    const script = [
+      "import { createStack, RealClock, publishPort } from './src/index.ts';",
+      "const clock = new RealClock(); const gw = createStack({ clock, name: 'gw' });",
+      "try { await publishPort(gw, '80:80', '10.0.0.2'); console.log('bound?!'); }",
+      "catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }",
+      'gw.close(); clock.close();',
+    ].join('\n');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: join(dirname(fileURLToPath(import.meta.url)), '..', '..'),
+      uid: 65534,
+      gid: 65534,
+      env: { ...process.env, HOME: '/tmp' },
+      timeout: 30_000,
+    });
+    expect(JSON.parse(stdout.trim())).toEqual({
+      code: 'EACCES',
+      message:
+        'cannot publish 127.0.0.1:80:80/tcp: host port 80 is below 1024 and this process may not bind it ' +
+        '(run as root, grant CAP_NET_BIND_SERVICE, lower net.ipv4.ip_unprivileged_port_start, or publish a port ≥ 1024)',
+    });
   });
 
   it('a bad spec or container address is a clear error', async () => {
