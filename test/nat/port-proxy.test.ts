@@ -18,6 +18,7 @@ import { listenError } from '../../src/nat/proxy-errors.js';
 import { parsePortSpec, expandPortSpec } from '../../src/nat/portspec.js';
 import { createStack } from '../../src/stack.js';
 import { RealClock } from '../../src/time/index.js';
+import { requireRoot } from '../helpers/netns.js';
 import type { TcpSocket } from '../../src/tcp/socket.js';
 
 const clock = new RealClock();
@@ -271,8 +272,10 @@ describe('publishing errors', () => {
     );
   });
 
-  it('a privileged port, really bound by an unprivileged process, is EACCES with that sentence', async () => {
-    if (process.getuid?.() !== 0) return; // only root can start the unprivileged child
+  // Only root can start the unprivileged child; under CI=true a missing root fails, never skips.
+  const asRoot = requireRoot();
+  it.skipIf(asRoot.skip)('a privileged port, really bound by an unprivileged process, is EACCES with that sentence', async () => {
+    asRoot.assert();
     const script = [
       "import { createStack, RealClock, publishPort } from './src/index.ts';",
       "const clock = new RealClock(); const gw = createStack({ clock, name: 'gw' });",
