@@ -1,0 +1,169 @@
+/**
+ * The lab file's schema: what a lab YAML file may contain, in docker
+ * compose's words. It describes the file as written (no transforms), so the
+ * same schema validates a parsed file and generates the JSON Schema editors
+ * complete with (`schema/wirelab-lab.schema.json`, written by
+ * `scripts/gen-lab-schema.ts`). Everything that needs more than one field to
+ * check — addresses inside subnets, port clashes, dependency cycles — is in
+ * normalize.ts, which also fills in the defaults.
+ *
+ * Every object is strict: an unknown key is an error naming it, as
+ * `docker compose config` does.
+ */
+import { z } from 'zod';
+
+/** Compose's pattern for service and network names. */
+export const NAME_PATTERN = /^[a-zA-Z0-9._-]+$/;
+/** Compose's pattern for a project name (the lab's `name:`). */
+export const LAB_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
+/** A Go duration as compose writes it: `1s`, `500ms`, `1m30s`, `1.5h`. */
+export const DURATION_PATTERN = /^((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$/;
+const IPV4_PATTERN = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const CIDR_PATTERN = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/(3[0-2]|[12]?\d)$/;
+/** A DNS name an alias may take (labels of letters, digits and hyphens). */
+const ALIAS_PATTERN = /^[a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?)*$/;
+
+const serviceName = z
+  .string()
+  .regex(NAME_PATTERN, { error: 'a service name may contain only letters, digits, ".", "_" and "-"' });
+const networkName = z
+  .string()
+  .regex(NAME_PATTERN, { error: 'a network name may contain only letters, digits, ".", "_" and "-"' });
+const ipv4 = z.string({ error: 'must be an IPv4 address such as 172.30.0.10' }).regex(IPV4_PATTERN, {
+  error: 'must be an IPv4 address such as 172.30.0.10',
+});
+const duration = z
+  .string({ error: 'must be a duration such as 1s, 500ms or 1m30s' })
+  .regex(DURATION_PATTERN, { error: 'must be a duration such as 1s, 500ms or 1m30s' });
+const stringList = z.array(z.string());
+
+const ipamConfigSchema = z
+  .strictObject({
+    subnet: z
+      .string({ error: 'must be a subnet in CIDR form such as 172.30.0.0/24' })
+      .regex(CIDR_PATTERN, { error: 'must be a subnet in CIDR form such as 172.30.0.0/24' })
+      .meta({ description: 'The network\'s IPv4 subnet, e.g. 172.30.0.0/24.' }),
+    gateway: ipv4.optional().meta({ description: 'The gateway address (the wirelab host). Default: the first host address.' }),
+  })
+  .meta({ description: 'One IPv4 pool.' });
+
+export const networkSchema = z
+  .strictObject({
+    ipam: z
+      .strictObject({
+        config: z
+          .array(ipamConfigSchema)
+          .length(1, { error: 'must list exactly one subnet (wirelab networks are IPv4, one subnet each)' }),
+      })
+      .optional()
+      .meta({ description: 'Address pool. Without it the network gets 10.88.N.0/24 (N counts such networks in file order).' }),
+    mtu: z
+      .number({ error: 'must be a whole number between 68 and 65535' })
+      .int({ error: 'must be a whole number between 68 and 65535' })
+      .min(68, { error: 'must be at least 68 (the IPv4 minimum)' })
+      .max(65535, { error: 'must be at most 65535' })
+      .optional()
+      .meta({ description: 'Link MTU (default 1500).' }),
+    dns: z.boolean().optional().meta({ description: 'wirelab: the gateway answers DNS for the lab\'s names (default true).' }),
+  })
+  .meta({ description: 'A wirelab bridge network.' });
+
+const serviceNetworkSchema = z.strictObject({
+  ipv4_address: ipv4.optional().meta({ description: 'A static address inside the network\'s subnet. Default: allocated.' }),
+  aliases: z
+    .array(z.string().regex(ALIAS_PATTERN, { error: 'must be a DNS name (letters, digits, "-", "_", dot-separated labels)' }))
+    .optional()
+    .meta({ description: 'More DNS names for this service on this network.' }),
+});
+
+const healthcheckSchema = z
+  .strictObject({
+    test: z
+      .union([z.string(), stringList], { error: 'must be a string (run by sh -c) or a list such as ["CMD", "true"]' })
+      .optional()
+      .meta({ description: '["CMD", args…], ["CMD-SHELL", "cmd"], a string (run by sh -c), or ["NONE"].' }),
+    interval: duration.optional().meta({ description: 'Default 30s.' }),
+    timeout: duration.optional().meta({ description: 'Default 30s.' }),
+    retries: z
+      .number({ error: 'must be a whole number, 0 or more' })
+      .int({ error: 'must be a whole number, 0 or more' })
+      .min(0, { error: 'must be a whole number, 0 or more' })
+      .optional()
+      .meta({ description: 'Default 3.' }),
+    start_period: duration.optional().meta({ description: 'Default 0s.' }),
+    disable: z.boolean().optional(),
+  })
+  .meta({ description: 'How to tell the service is healthy (compose\'s healthcheck).' });
+
+export const serviceSchema = z
+  .strictObject({
+    command: z
+      .union([z.string(), stringList], { error: 'must be a string (split into words like a shell) or a list of strings' })
+      .optional()
+      .meta({ description: 'The main process. Without it the container only sleeps.' }),
+    environment: z
+      .union([z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])), stringList], {
+        error: 'must be a map of KEY: value or a list of "KEY=value"',
+      })
+      .optional(),
+    networks: z
+      .union([z.array(networkName), z.record(networkName, z.union([serviceNetworkSchema, z.null()]))], {
+        error: 'must be a list of network names or a map of network name to { ipv4_address, aliases }',
+      })
+      .optional()
+      .meta({ description: 'The network this service joins (exactly one in this version).' }),
+    ports: z
+      .array(z.union([z.string(), z.number()]), { error: 'must be a list of port specs such as "8080:80"' })
+      .optional()
+      .meta({ description: 'Published ports, docker -p syntax: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]. Default host address 127.0.0.1.' }),
+    depends_on: z
+      .union(
+        [
+          z.array(serviceName),
+          z.record(
+            serviceName,
+            z.strictObject({
+              condition: z
+                .enum(['service_started', 'service_healthy'], {
+                  error: 'condition must be service_started or service_healthy',
+                })
+                .optional(),
+            }),
+          ),
+        ],
+        { error: 'must be a list of service names or a map of service name to { condition }' },
+      )
+      .optional(),
+    healthcheck: healthcheckSchema.optional(),
+  })
+  .meta({ description: 'A container.' });
+
+export const labFileSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(LAB_NAME_PATTERN, {
+        error: 'a lab name must start with a lowercase letter or digit and contain only lowercase letters, digits, "_" and "-"',
+      })
+      .optional()
+      .meta({ description: 'The lab\'s name. Default: the file\'s directory name.' }),
+    networks: z
+      .record(networkName, z.union([networkSchema, z.null()]), { error: 'must be a map of network name to network' })
+      .optional(),
+    services: z.record(serviceName, serviceSchema, { error: 'must be a map of service name to service' }),
+  })
+  .meta({ title: 'wirelab lab file', description: 'A wirelab lab: containers on user-space networks, in docker compose\'s words.' });
+
+export type LabFile = z.infer<typeof labFileSchema>;
+export type NetworkFile = z.infer<typeof networkSchema>;
+export type ServiceFile = z.infer<typeof serviceSchema>;
+
+/** The JSON Schema of the lab file, as committed in schema/wirelab-lab.schema.json. */
+export function labFileJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(labFileSchema, { target: 'draft-2020-12' }) as Record<string, unknown>;
+}
+
+/** The committed file's text: the schema, 2-space JSON, newline-terminated. */
+export function labFileJsonSchemaText(): string {
+  return `${JSON.stringify(labFileJsonSchema(), null, 2)}\n`;
+}
