@@ -135,6 +135,27 @@ services:
     ]);
   });
 
+  it('quickstart.yaml: what `wirelab config` prints for the README', () => {
+    const lab = loadLabFile(example('quickstart.yaml'));
+    expect(lab.name).toBe('quickstart');
+    expect(lab.services.map((s) => [s.name, s.networks[0]?.ipv4Address, s.ports])).toEqual([
+      ['db', '172.30.0.2', []],
+      ['web', '172.30.0.3', ['8080:80']],
+    ]);
+  });
+
+  it('file order is the file\'s, even for names a JS object would reorder ("10" before "b")', () => {
+    const lab = parseLabText('networks:\n  z: {}\n  "10": {}\nservices:\n  b: { networks: [z] }\n  "2": { networks: [z] }\n', 'lab.yaml');
+    expect(lab.networks.map((n) => [n.name, n.subnet])).toEqual([
+      ['z', '10.88.0.0/24'],
+      ['10', '10.88.1.0/24'],
+    ]);
+    expect(lab.services.map((s) => [s.name, s.networks[0]?.ipv4Address])).toEqual([
+      ['b', '10.88.0.2'],
+      ['2', '10.88.0.3'],
+    ]);
+  });
+
   it('command strings split like shell words; healthcheck forms; durations', () => {
     expect(splitShellWords(`sh -c 'echo "a b"' "x \\"y\\"" z\\ w`)).toEqual(['sh', '-c', 'echo "a b"', 'x "y"', 'z w']);
     expect(splitShellWords(`echo 'oops`)).toBe("has an unterminated ' quote");
@@ -168,7 +189,7 @@ services:
     ).toBe(
       [
         'lab.yaml:5:5 services.web.comand: unknown key "comand"',
-        'lab.yaml:6:5 services.web.image: unknown key "image"',
+        'lab.yaml:6:5 services.web.image: unknown key "image" (a docker compose key this version of wirelab does not support)',
       ].join('\n'),
     );
   });

@@ -120,7 +120,11 @@ export function parseLabText(text: string, fileName: string): LabModel {
   }
 
   const dir = basename(dirname(resolve(fileName)));
-  const model = normalizeLab(parsed.data, { file: fileName, directoryName: dir, report });
+  const keysInFileOrder = (path: readonly PathSegment[]): string[] => {
+    const node = doc.getIn(path, true);
+    return isMap(node) ? node.items.map((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key))) : [];
+  };
+  const model = normalizeLab(parsed.data, { file: fileName, directoryName: dir, report, keysInFileOrder });
   if (problems.length > 0) fail();
   return model;
 }
@@ -177,12 +181,22 @@ function keyMatches(key: unknown, seg: PathSegment): boolean {
 
 type Issue = z.core.$ZodIssue;
 
+/** Compose keys a compose user may write that wirelab does not take (yet): said so, not just "unknown". */
+const COMPOSE_ONLY_KEYS = new Set([
+  'version', 'volumes', 'configs', 'secrets', 'include', 'image', 'build', 'container_name', 'hostname', 'restart',
+  'entrypoint', 'working_dir', 'user', 'env_file', 'expose', 'labels', 'cap_add', 'cap_drop', 'privileged', 'deploy',
+  'profiles', 'network_mode', 'dns_search', 'extra_hosts', 'driver', 'driver_opts', 'external', 'internal', 'ipv6_address',
+]);
+
 /** Turns one zod issue into problems with our sentences. */
 function reportIssue(issue: Issue, prefix: readonly PathSegment[], report: Report, root: unknown): void {
   const path: PathSegment[] = [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))];
   switch (issue.code) {
     case 'unrecognized_keys':
-      for (const key of issue.keys) report([...path, key], `unknown key ${JSON.stringify(key)}`, { atKey: true });
+      for (const key of issue.keys) {
+        const hint = COMPOSE_ONLY_KEYS.has(key) ? ' (a docker compose key this version of wirelab does not support)' : '';
+        report([...path, key], `unknown key ${JSON.stringify(key)}${hint}`, { atKey: true });
+      }
       return;
     case 'invalid_key': {
       const inner = issue.issues[0];

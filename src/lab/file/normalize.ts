@@ -34,6 +34,23 @@ export interface NormalizeContext {
   /** The default lab name comes from it. */
   directoryName: string;
   report: Report;
+  /**
+   * The keys of the map at a path in the order the file writes them (a JS
+   * object puts integer-like keys such as "10" first); without it, object order.
+   */
+  keysInFileOrder?: (path: readonly PathSegment[]) => string[];
+}
+
+/** A map's entries in file order. */
+function inFileOrder<T>(obj: Record<string, T>, path: readonly PathSegment[], ctx: NormalizeContext): Array<[string, T]> {
+  const entries = Object.entries(obj);
+  const order = ctx.keysInFileOrder?.(path);
+  if (order === undefined) return entries;
+  const rank = (k: string): number => {
+    const i = order.indexOf(k);
+    return i < 0 ? order.length : i;
+  };
+  return entries.sort((a, b) => rank(a[0]) - rank(b[0]));
 }
 
 const DEFAULT_MTU = 1500;
@@ -47,14 +64,16 @@ export function normalizeLab(file: LabFile, ctx: NormalizeContext): LabModel {
   const { report } = ctx;
   const name = file.name ?? defaultLabName(ctx.directoryName, report);
 
-  const networks = normalizeNetworks(file.networks ?? {}, report);
+  const serviceEntries = inFileOrder(file.services, ['services'], ctx);
+  const networkEntries = inFileOrder(file.networks ?? {}, ['networks'], ctx);
+  const networks = normalizeNetworks(networkEntries, report);
   const byNetwork = new Map(networks.map((n) => [n.model.name, n]));
-  const declaredNetworks = Object.keys(file.networks ?? {});
-  const serviceNames = Object.keys(file.services);
+  const declaredNetworks = networkEntries.map(([n]) => n);
+  const serviceNames = serviceEntries.map(([n]) => n);
 
   // First pass: each service's network, static address and aliases.
   const attachments = new Map<string, { network: NetState; staticAddress: number | undefined; aliases: string[] } | undefined>();
-  for (const [svc, def] of Object.entries(file.services)) {
+  for (const [svc, def] of serviceEntries) {
     attachments.set(svc, attachService(svc, def, declaredNetworks, byNetwork, report));
   }
   // Statics are reserved before anything is allocated.
@@ -84,10 +103,10 @@ export function normalizeLab(file: LabFile, ctx: NormalizeContext): LabModel {
     addresses.set(svc, intToIp(a));
   }
 
-  checkPortClashes(file.services, report);
+  checkPortClashes(serviceEntries, report);
 
   const services = new Map<string, ServiceModel>();
-  for (const [svc, def] of Object.entries(file.services)) {
+  for (const [svc, def] of serviceEntries) {
     const att = attachments.get(svc);
     services.set(svc, {
       name: svc,
@@ -138,11 +157,11 @@ interface NetState {
   next: number;
 }
 
-function normalizeNetworks(defs: Record<string, NetworkFile | null>, report: Report): NetState[] {
+function normalizeNetworks(defs: Array<[string, NetworkFile | null]>, report: Report): NetState[] {
   const out: NetState[] = [];
   const declared: Array<{ name: string; base: number; prefix: number }> = [];
   // Declared subnets first, so automatic ones can avoid them.
-  for (const [name, def] of Object.entries(defs)) {
+  for (const [name, def] of defs) {
     const cfg = def?.ipam?.config[0];
     if (cfg === undefined) continue;
     const path = ['networks', name, 'ipam', 'config', 0, 'subnet'];
@@ -166,7 +185,7 @@ function normalizeNetworks(defs: Record<string, NetworkFile | null>, report: Rep
     declared.push({ name, base: base >>> 0, prefix });
   }
   let auto = 0;
-  for (const [name, def] of Object.entries(defs)) {
+  for (const [name, def] of defs) {
     const mtu = def?.mtu ?? DEFAULT_MTU;
     const dns = def?.dns ?? true;
     const cfg = def?.ipam?.config[0];
@@ -294,9 +313,9 @@ function declaredList(what: string, names: string[]): string {
 
 // ---- ports ----------------------------------------------------------------
 
-function checkPortClashes(services: Record<string, ServiceFile>, report: Report): void {
+function checkPortClashes(services: Array<[string, ServiceFile]>, report: Report): void {
   const published: Array<{ m: PortMapping; where: string }> = [];
-  for (const [svc, def] of Object.entries(services)) {
+  for (const [svc, def] of services) {
     for (const [i, raw] of (def.ports ?? []).entries()) {
       const spec = String(raw);
       const path = ['services', svc, 'ports', i];
