@@ -398,6 +398,27 @@ services:
     );
   });
 
+  it('schema problems and cross-field problems come out of one run', () => {
+    expect(
+      errorOf(`networks:
+  front:
+    ipam: { config: [ { subnet: 172.30.0.0/24 } ] }
+services:
+  web:
+    ports: ["8080:80/sctp"]
+    depends_on: [api, nope]
+  api:
+    comand: x
+`),
+    ).toBe(
+      [
+        'lab.yaml:6:13 services.web.ports[0]: "8080:80/sctp": protocol must be tcp or udp',
+        'lab.yaml:7:23 services.web.depends_on[1]: unknown service "nope" (declared: web, api)',
+        'lab.yaml:9:5 services.api.comand: unknown key "comand"',
+      ].join('\n'),
+    );
+  });
+
   it('bad names, a bad condition and no network at all', () => {
     expect(
       errorOf(`services:

@@ -17,7 +17,7 @@ import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Docume
 import type { z } from 'zod';
 import type { LabModel } from './model.js';
 import { normalizeLab, type Report } from './normalize.js';
-import { labFileSchema } from './schema.js';
+import { NAME_PATTERN, labFileSchema, networkSchema, serviceSchema, type LabFile } from './schema.js';
 
 /** One step of a field path: a map key or a list index. */
 export type PathSegment = string | number;
@@ -113,20 +113,54 @@ export function parseLabText(text: string, fileName: string): LabModel {
   const report: Report = (path, message, options) =>
     at(locate(path, options?.atKey ?? false), path, rootSentence(path, message));
 
-  const parsed = labFileSchema.safeParse(data, { reportInput: true });
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) reportIssue(issue, [], report, data);
-    return fail();
-  }
-
   const dir = basename(dirname(resolve(fileName)));
   const keysInFileOrder = (path: readonly PathSegment[]): string[] => {
     const node = doc.getIn(path, true);
     return isMap(node) ? node.items.map((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key))) : [];
   };
+
+  const parsed = labFileSchema.safeParse(data, { reportInput: true });
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) reportIssue(issue, [], report, data);
+    // Check what the schema accepted too, so one run lists every problem.
+    const partial = salvage(data);
+    if (partial !== undefined) {
+      normalizeLab(partial.file, { file: fileName, directoryName: dir, report, keysInFileOrder, alsoDeclared: partial.declared });
+    }
+    return fail();
+  }
+
   const model = normalizeLab(parsed.data, { file: fileName, directoryName: dir, report, keysInFileOrder });
   if (problems.length > 0) fail();
   return model;
+}
+
+/**
+ * The part of a schema-rejected file the schema accepts: the services and
+ * networks that are valid on their own, plus every declared name. Undefined
+ * when the file's outline (a map with a services map) is itself wrong.
+ */
+function salvage(data: unknown): { file: LabFile; declared: { services: string[]; networks: string[] } } | undefined {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(data) || !isObject(data.services)) return undefined;
+  const rawNetworks = data.networks === undefined ? {} : data.networks;
+  if (!isObject(rawNetworks)) return undefined;
+  const services: LabFile['services'] = {};
+  for (const [k, v] of Object.entries(data.services)) {
+    const r = serviceSchema.safeParse(v);
+    if (r.success && NAME_PATTERN.test(k)) services[k] = r.data;
+  }
+  const networks: NonNullable<LabFile['networks']> = {};
+  for (const [k, v] of Object.entries(rawNetworks)) {
+    const r = networkSchema.nullable().safeParse(v);
+    if (r.success && NAME_PATTERN.test(k)) networks[k] = r.data;
+  }
+  const name = labFileSchema.shape.name.safeParse(data.name);
+  return {
+    // A rejected name was reported; a stand-in keeps the directory-name default from adding another.
+    file: { name: name.success ? name.data : 'lab', networks, services },
+    declared: { services: Object.keys(data.services), networks: Object.keys(rawNetworks) },
+  };
 }
 
 /** The first line of a yaml error, without its "at line N, column M" (we print that). */

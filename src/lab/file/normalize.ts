@@ -39,6 +39,12 @@ export interface NormalizeContext {
    * object puts integer-like keys such as "10" first); without it, object order.
    */
   keysInFileOrder?: (path: readonly PathSegment[]) => string[];
+  /**
+   * When the schema rejected some services or networks, `file` holds only the
+   * valid ones and these list every name the file declares, so a reference
+   * to a rejected one is not reported a second time as unknown.
+   */
+  alsoDeclared?: { services: string[]; networks: string[] };
 }
 
 /** A map's entries in file order. */
@@ -68,8 +74,8 @@ export function normalizeLab(file: LabFile, ctx: NormalizeContext): LabModel {
   const networkEntries = inFileOrder(file.networks ?? {}, ['networks'], ctx);
   const networks = normalizeNetworks(networkEntries, report);
   const byNetwork = new Map(networks.map((n) => [n.model.name, n]));
-  const declaredNetworks = networkEntries.map(([n]) => n);
-  const serviceNames = serviceEntries.map(([n]) => n);
+  const declaredNetworks = ctx.alsoDeclared?.networks ?? networkEntries.map(([n]) => n);
+  const serviceNames = ctx.alsoDeclared?.services ?? serviceEntries.map(([n]) => n);
 
   // First pass: each service's network, static address and aliases.
   const attachments = new Map<string, { network: NetState; staticAddress: number | undefined; aliases: string[] } | undefined>();
