@@ -10,6 +10,7 @@ import { registerDecodeCommand } from './decode.js';
 import { registerLabCommands } from './lab-commands.js';
 import { registerBenchCommand } from './bench.js';
 import { registerSwitchCommand } from './switch.js';
+import { registerUpCommands } from './up.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str) });
+  registerUpCommands(program);
   registerLabCommands(program);
   registerSwitchCommand(program);
   registerReadCommand(program);
