@@ -14,6 +14,7 @@ import { CONTROL_PROTOCOL_VERSION, ControlServer, controlSocketPath, labSockets,
 import { loadLabFile } from '../lab/file/index.js';
 import type { LabModel } from '../lab/file/model.js';
 import { formatServiceTable, RunningLab } from '../lab/file/up.js';
+import { formatPingAll, pingAll } from '../lab/file/pingall.js';
 import { cleanupAllSync, cleanupStale } from '../lab/registry.js';
 
 const out = (line: string): void => void process.stdout.write(line + '\n');
@@ -201,6 +202,21 @@ export function registerUpCommands(program: Command): void {
         out(text.trimEnd() || '(empty)');
       });
   }
+
+  program
+    .command('pingall')
+    .argument('[lab]', 'the lab; default: the only one running')
+    .option('--json', 'print JSON')
+    .description("every service pings every other one, as Mininet's pingall: who reached whom, and the loss")
+    .addHelpText('after', '\nExamples:\n  sudo wirelab pingall')
+    .action(async (name: string | undefined, opts: { json?: boolean }) => {
+      requireRoot('pingall');
+      const lab = await pickLab(name);
+      const status = await request<LabStatus>(lab, { v, op: 'ps' });
+      const r = await pingAll(status.services);
+      out(opts.json ? JSON.stringify(r, null, 2) : formatPingAll(status.services, r));
+      if (r.lossPercent > 0) process.exitCode = 1;
+    });
 
   program
     .command('config')

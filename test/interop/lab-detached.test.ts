@@ -1,6 +1,6 @@
 /**
  * A detached lab driven verb by verb, as a compose user would:
- * `wirelab up -d`, then `ls`, `ps --json`, `exec` (exit status carried),
+ * `wirelab up -d`, then `ls`, `ps --json`, `exec` (exit status carried), `pingall`,
  * `dns` and `conntrack` over the control socket, `down`; and a supervisor killed with
  * `kill -9`, after which `wirelab down` still leaves no namespace, process
  * or socket file behind.
@@ -68,6 +68,14 @@ describe.skipIf(cap.skip)('a detached lab', () => {
     expect(dns.stdout).toMatch(/^answers\s+local [1-9]\d*/m);
     // No uplink, so no NAT rule: the gateway tracks nothing, and says so.
     expect((await wirelab('conntrack')).stdout.trim()).toBe('(empty)');
+  });
+
+  it('pingall: every service reaches every other one', async () => {
+    const r = await wirelab('pingall');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('db -> web');
+    expect(r.stdout).toContain('web -> db');
+    expect(r.stdout).toContain('*** Results: 0% dropped (2/2 received)');
   });
 
   it('down removes it all', async () => {
