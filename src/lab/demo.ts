@@ -30,9 +30,12 @@ export async function runDemo(opts: DemoOptions = {}): Promise<boolean> {
   const lab = new Lab();
   let ok = true;
   try {
-    forward(a, b);
     const ca = await lab.container({ link: a.ifname, address: '10.210.0.1/24', mac: '02:00:00:00:00:0a' });
     const cb = await lab.container({ link: b.ifname, address: '10.210.0.2/24', mac: '02:00:00:00:00:0b' });
+    // The wire goes in once both ends are up: a frame forwarded to a TAP
+    // whose interface is still down fails with EIO (the kernel drops it), a
+    // drop a passing demo should not show.
+    forward(a, b);
     write(`container ${ca.name}: eth0 10.210.0.1/24 is TAP ${a.ifname}, held by wirelab`);
     write(`container ${cb.name}: eth0 10.210.0.2/24 is TAP ${b.ifname}, held by wirelab`);
     write(`wirelab forwards every frame between them in TypeScript (vnet_hdr ${vnetHdr ? 'on' : 'off'})`);

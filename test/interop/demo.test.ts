@@ -59,6 +59,8 @@ it('wirelab demo --forwarder pings both ways through TAPs held by wirelab and re
     expect(stdout).toContain('3 packets transmitted, 3 received, 0% packet loss');
     expect(stdout.match(/0% packet loss/g)).toHaveLength(2);
     expect(stdout).toContain('demo passed');
+    // A passing demo shows no unexplained drop (it used to show txError:EIO from a write before eth0 was up).
+    expect(stdout.match(/drops \{\}/g), stdout).toHaveLength(2);
     const made = [...stdout.matchAll(/^container (\S+): eth0 \S+ is TAP (\S+),/gm)];
     expect(made).toHaveLength(2);
     await expectGone(made.map((m) => m[1]!), made.map((m) => m[2]!));
