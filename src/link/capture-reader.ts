@@ -8,9 +8,14 @@
  * numbers involved (truncated block, block length < 12 or past the end,
  * mismatched trailing length, interface id out of range). Unknown pcapng
  * block types are skipped.
+ *
+ * `readCapture` refuses a file with any fault. `readCaptureUntilFault` is the
+ * tolerant reader `wirelab read` uses, as tcpdump reads a file cut short: it
+ * keeps every complete record before the first fault and says where and why
+ * it stopped; only a file whose header cannot be read fails outright.
  */
 
-import { fail, ok, type Decoded } from '../wire/result.js';
+import { fail, ok, type Decoded, type WireError } from '../wire/result.js';
 import { PCAPNG_BLOCK, PCAPNG_BYTE_ORDER_MAGIC, PCAPNG_OPTION } from './pcapng.js';
 
 /** Magic numbers of the classic pcap format, as read in the file's own byte order. */
@@ -45,8 +50,33 @@ export interface Capture {
   records: CaptureRecord[];
 }
 
-/** Reads a whole pcap or pcapng file. Never throws. */
+/** Where and why reading stopped before the end of the input. */
+export interface CaptureFault extends WireError {
+  /** Byte offset of the record or block that could not be read. */
+  readonly offset: number;
+}
+
+export interface PartialCapture extends Capture {
+  /** Set when reading stopped early; every record in `records` precedes it and is complete. */
+  stopped?: CaptureFault;
+}
+
+/** Reads a whole pcap or pcapng file; any fault anywhere fails it. Never throws. */
 export function readCapture(bytes: Uint8Array): Decoded<Capture> {
+  const r = readCaptureUntilFault(bytes);
+  if (!r.ok) return r;
+  const { format, interfaces, records, stopped } = r.value;
+  if (stopped !== undefined) return fail(stopped.layer, stopped.code, stopped.message);
+  return ok({ format, interfaces, records });
+}
+
+/**
+ * Reads the records of a pcap or pcapng file up to its first fault (a file
+ * cut in the middle of a record, a corrupt block): those records come back
+ * with `stopped` naming the fault. Fails only when the file's header is
+ * unreadable (too short, bad magic, bad version). Never throws.
+ */
+export function readCaptureUntilFault(bytes: Uint8Array): Decoded<PartialCapture> {
   if (bytes.length < 4) return fail('pcap', 'truncated', `capture is ${bytes.length} bytes, too short for a magic number`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0, false);
@@ -59,7 +89,7 @@ export function readCapture(bytes: Uint8Array): Decoded<Capture> {
 
 const NS_PER_SECOND = 1_000_000_000n;
 
-function readPcap(bytes: Uint8Array, view: DataView, le: boolean, nanos: boolean): Decoded<Capture> {
+function readPcap(bytes: Uint8Array, view: DataView, le: boolean, nanos: boolean): Decoded<PartialCapture> {
   if (bytes.length < PCAP_HEADER_LENGTH) {
     return fail('pcap', 'truncated', `file header needs ${PCAP_HEADER_LENGTH} bytes, file has ${bytes.length}`);
   }
@@ -73,9 +103,11 @@ function readPcap(bytes: Uint8Array, view: DataView, le: boolean, nanos: boolean
   const records: CaptureRecord[] = [];
   const fractionScale = nanos ? 1n : 1000n;
   let off = PCAP_HEADER_LENGTH;
+  const stop = (e: WireError, at: number): Decoded<PartialCapture> =>
+    ok({ format: 'pcap', interfaces, records, stopped: { ...e, offset: at } });
   while (off < bytes.length) {
     if (bytes.length - off < PCAP_RECORD_HEADER_LENGTH) {
-      return fail('pcap', 'truncated', `record header at offset ${off} needs 16 bytes, ${bytes.length - off} left`);
+      return stop(fail('pcap', 'truncated', `record header at offset ${off} needs 16 bytes, ${bytes.length - off} left`), off);
     }
     const seconds = view.getUint32(off, le);
     const fraction = view.getUint32(off + 4, le);
@@ -83,11 +115,11 @@ function readPcap(bytes: Uint8Array, view: DataView, le: boolean, nanos: boolean
     const originalLength = view.getUint32(off + 12, le);
     const dataStart = off + PCAP_RECORD_HEADER_LENGTH;
     if (capturedLength > bytes.length - dataStart) {
-      return fail(
+      return stop(fail(
         'pcap',
         'truncated',
         `record at offset ${off} has ${capturedLength} captured bytes, ${bytes.length - dataStart} left`,
-      );
+      ), off);
     }
     records.push({
       interfaceId: 0,
@@ -112,50 +144,54 @@ const MIN_BLOCK = 12;
 const SHB_MIN = 28;
 const decoder = new TextDecoder();
 
-function readPcapng(bytes: Uint8Array, view: DataView): Decoded<Capture> {
+function readPcapng(bytes: Uint8Array, view: DataView): Decoded<PartialCapture> {
   const interfaces: CaptureInterface[] = [];
   const scales: TimeScale[] = [];
   const records: CaptureRecord[] = [];
   let le = true;
   /** Index in `interfaces` of the current section's interface 0. */
   let sectionBase = 0;
+  // A fault in the first block means the file has no readable header: fail.
+  // Later, keep what was read and say where it stopped.
+  const stop = (e: WireError): Decoded<PartialCapture> =>
+    off === 0 ? e : ok({ format: 'pcapng', interfaces, records, stopped: { ...e, offset: off } });
   let off = 0;
   while (off < bytes.length) {
     const left = bytes.length - off;
-    if (left < MIN_BLOCK) return fail('pcapng', 'truncated', `block at offset ${off}: ${left} bytes left, a block needs at least 12`);
+    if (left < MIN_BLOCK) return stop(fail('pcapng', 'truncated', `block at offset ${off}: ${left} bytes left, a block needs at least 12`));
     const isSection = view.getUint32(off, false) === PCAPNG_BLOCK.SECTION_HEADER;
     if (isSection) {
-      if (left < SHB_MIN) return fail('pcapng', 'truncated', `section header at offset ${off}: ${left} bytes left, it needs 28`);
+      if (left < SHB_MIN) return stop(fail('pcapng', 'truncated', `section header at offset ${off}: ${left} bytes left, it needs 28`));
       const bom = view.getUint32(off + 8, true);
       if (bom === PCAPNG_BYTE_ORDER_MAGIC) le = true;
       else if (bom === 0x4d3c2b1a) le = false;
-      else return fail('pcapng', 'unsupported', `section header at offset ${off}: byte-order magic 0x${bom.toString(16)}`);
+      else return stop(fail('pcapng', 'unsupported', `section header at offset ${off}: byte-order magic 0x${bom.toString(16)}`));
     } else if (off === 0) {
-      return fail('pcapng', 'unsupported', 'file does not start with a section header block');
+      return stop(fail('pcapng', 'unsupported', 'file does not start with a section header block'));
     }
     const type = view.getUint32(off, le);
     const length = view.getUint32(off + 4, le);
     if (length < MIN_BLOCK || length % 4 !== 0) {
-      return fail('pcapng', 'bad-length', `block type 0x${type.toString(16)} at offset ${off}: length ${length} is below 12 or not a multiple of 4`);
+      return stop(fail('pcapng', 'bad-length', `block type 0x${type.toString(16)} at offset ${off}: length ${length} is below 12 or not a multiple of 4`));
     }
     if (length > left) {
-      return fail('pcapng', 'truncated', `block type 0x${type.toString(16)} at offset ${off}: length ${length}, ${left} bytes left`);
+      return stop(fail('pcapng', 'truncated', `block type 0x${type.toString(16)} at offset ${off}: length ${length}, ${left} bytes left`));
     }
     const trailing = view.getUint32(off + length - 4, le);
     if (trailing !== length) {
-      return fail('pcapng', 'bad-length', `block type 0x${type.toString(16)} at offset ${off}: length ${length} but trailing length ${trailing}`);
+      return stop(fail('pcapng', 'bad-length', `block type 0x${type.toString(16)} at offset ${off}: length ${length} but trailing length ${trailing}`));
     }
     const end = off + length - 4; // end of the block body
     switch (type) {
       case PCAPNG_BLOCK.SECTION_HEADER: {
-        if (length < SHB_MIN) return fail('pcapng', 'bad-length', `section header at offset ${off}: length ${length}, minimum 28`);
+        if (length < SHB_MIN) return stop(fail('pcapng', 'bad-length', `section header at offset ${off}: length ${length}, minimum 28`));
         const major = view.getUint16(off + 12, le);
-        if (major !== 1) return fail('pcapng', 'bad-version', `section header at offset ${off}: version ${major}, expected 1`);
+        if (major !== 1) return stop(fail('pcapng', 'bad-version', `section header at offset ${off}: version ${major}, expected 1`));
         sectionBase = interfaces.length;
         break;
       }
       case PCAPNG_BLOCK.INTERFACE_DESCRIPTION: {
-        if (length < 20) return fail('pcapng', 'bad-length', `interface description at offset ${off}: length ${length}, minimum 20`);
+        if (length < 20) return stop(fail('pcapng', 'bad-length', `interface description at offset ${off}: length ${length}, minimum 20`));
         const ifc: CaptureInterface = { linkType: view.getUint16(off + 8, le), snaplen: view.getUint32(off + 12, le), tsResolution: 1e6 };
         let scale: TimeScale = { mul: 1000n, div: 1n, shift: 0n };
         const bad = walkOptions(view, off + 16, end, le, (code, start, len) => {
@@ -176,14 +212,14 @@ function readPcapng(bytes: Uint8Array, view: DataView): Decoded<Capture> {
             }
           }
         });
-        if (bad !== undefined) return fail('pcapng', 'bad-option', `interface description at offset ${off}: ${bad}`);
+        if (bad !== undefined) return stop(fail('pcapng', 'bad-option', `interface description at offset ${off}: ${bad}`));
         interfaces.push(ifc);
         scales.push(scale);
         break;
       }
       case PCAPNG_BLOCK.ENHANCED_PACKET:
       case PCAPNG_BLOCK.PACKET_OBSOLETE: {
-        if (length < 32) return fail('pcapng', 'bad-length', `packet block at offset ${off}: length ${length}, minimum 32`);
+        if (length < 32) return stop(fail('pcapng', 'bad-length', `packet block at offset ${off}: length ${length}, minimum 32`));
         const enhanced = type === PCAPNG_BLOCK.ENHANCED_PACKET;
         const localId = enhanced ? view.getUint32(off + 8, le) : view.getUint16(off + 8, le);
         const capturedLength = view.getUint32(off + 20, le);
@@ -192,10 +228,10 @@ function readPcapng(bytes: Uint8Array, view: DataView): Decoded<Capture> {
         const interfaceId = sectionBase + localId;
         const scale = scales[interfaceId];
         if (scale === undefined || localId >= interfaces.length - sectionBase) {
-          return fail('pcapng', 'bad-length', `packet block at offset ${off}: interface id ${localId}, but the section describes ${interfaces.length - sectionBase}`);
+          return stop(fail('pcapng', 'bad-length', `packet block at offset ${off}: interface id ${localId}, but the section describes ${interfaces.length - sectionBase}`));
         }
         if (capturedLength > end - dataStart) {
-          return fail('pcapng', 'bad-length', `packet block at offset ${off}: captured length ${capturedLength} exceeds the block's ${end - dataStart} data bytes`);
+          return stop(fail('pcapng', 'bad-length', `packet block at offset ${off}: captured length ${capturedLength} exceeds the block's ${end - dataStart} data bytes`));
         }
         const units = (BigInt(view.getUint32(off + 12, le)) << 32n) | BigInt(view.getUint32(off + 16, le));
         records.push({
@@ -208,10 +244,10 @@ function readPcapng(bytes: Uint8Array, view: DataView): Decoded<Capture> {
         break;
       }
       case PCAPNG_BLOCK.SIMPLE_PACKET: {
-        if (length < 16) return fail('pcapng', 'bad-length', `simple packet block at offset ${off}: length ${length}, minimum 16`);
+        if (length < 16) return stop(fail('pcapng', 'bad-length', `simple packet block at offset ${off}: length ${length}, minimum 16`));
         const ifc = interfaces[sectionBase];
         if (ifc === undefined || sectionBase >= interfaces.length) {
-          return fail('pcapng', 'bad-length', `simple packet block at offset ${off}: the section describes no interface`);
+          return stop(fail('pcapng', 'bad-length', `simple packet block at offset ${off}: the section describes no interface`));
         }
         const originalLength = view.getUint32(off + 8, le);
         const dataStart = off + 12;
