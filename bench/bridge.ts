@@ -20,7 +20,6 @@
  * affinity (host-wide settings). Everything is removed at the end, even on
  * failure. Hand-written: the same harness shape as bench/tap-forward.ts.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -31,8 +30,9 @@ import { parseIPv4, parseMac } from '../src/wire/address.js';
 import { encodeEthernet, ETHERTYPE } from '../src/wire/ethernet.js';
 import { encodeIPv4, IP_PROTOCOL } from '../src/wire/ipv4.js';
 import { encodeUdp } from '../src/wire/udp.js';
-import { printRows, writeResult, type BenchRow } from './results.js';
-import { iperf, kernelBridge, onPath, sh, throughTaps, type Pair, type Path } from './lib/paths.js';
+import { printRows, writeResult, wroteLine, type BenchRow } from './results.js';
+import { iperf, kernelBridge, sh, throughTaps, type Pair, type Path } from './lib/paths.js';
+import { parseBenchArgs, requireTools } from './lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const A_IP = '10.202.0.1';
@@ -97,20 +97,15 @@ async function smallFrames({ a, b }: Pair, seconds: number, cfg: string): Promis
 
 // ---------------------------------------------------------------------------
 
-function ensureTrafgen(): void {
-  if (onPath('trafgen')) return;
-  process.stdout.write('trafgen not found: installing netsniff-ng\n');
-  execFileSync('apt-get', ['install', '-y', '-qq', 'netsniff-ng'], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
-}
+export const FLAGS = {
+  seconds: { type: 'number', default: 5, min: 1, max: 60, help: 'length of each iperf3 and trafgen run' },
+} as const;
+export const TOOLS = ['ip', 'ping', 'iperf3', 'trafgen', 'timeout', 'cc', 'ethtool'];
 
 export async function main(args: string[]): Promise<void> {
-  const si = args.indexOf('--seconds');
-  const seconds = si >= 0 ? Number(args[si + 1]) : 5;
-  if (!Number.isFinite(seconds) || seconds < 1 || seconds > 60) throw new Error('--seconds must be 1..60');
-  ensureTrafgen();
+  const opts = parseBenchArgs('bridge', args, FLAGS);
+  const seconds = opts.flags.seconds;
+  requireTools('bridge', TOOLS);
 
   const dir = mkdtempSync(join(tmpdir(), 'wl-bench-'));
   const tapfwd = join(dir, 'tapfwd');
@@ -162,5 +157,5 @@ export async function main(args: string[]): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   printRows(rows);
-  say(`wrote ${writeResult({ bench: 'bridge', rows })}`);
+  process.stdout.write(wroteLine(writeResult({ bench: 'bridge', rows }, opts), opts));
 }

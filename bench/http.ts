@@ -20,7 +20,8 @@ import type { Container } from '../src/lab/netns.js';
 import { openTap } from '../src/link/tap.js';
 import { createStack } from '../src/stack.js';
 import { RealClock } from '../src/time/index.js';
-import { printRows, writeResult, type BenchRow } from './results.js';
+import { printRows, writeResult, wroteLine, type BenchRow } from './results.js';
+import { parseBenchArgs, requireTools } from './lib/args.js';
 import { NO_IPV6 } from './lib/paths.js';
 
 interface WrkRun {
@@ -31,12 +32,11 @@ interface WrkRun {
 const BODY_BYTES = 600;
 const SERVER_JS = `require('http').createServer((q, r) => { r.setHeader('content-type', 'text/plain'); r.end(Buffer.alloc(${BODY_BYTES}, 46)); }).listen(80, () => console.log('ready'))`;
 
-function arg(args: string[], name: string, dflt: number): number {
-  const i = args.indexOf(name);
-  const v = i >= 0 ? Number(args[i + 1]) : dflt;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} needs a positive number`);
-  return v;
-}
+export const FLAGS = {
+  seconds: { type: 'number', default: 5, min: 1, max: 600, help: 'length of each wrk run' },
+  connections: { type: 'number', default: 50, min: 1, max: 10_000, help: 'wrk connections' },
+} as const;
+export const TOOLS = ['ip', 'ping', 'wrk', 'node'];
 
 async function wrk(c: Container, url: string, seconds: number, connections: number): Promise<WrkRun> {
   const r = await c.exec(['wrk', '-t2', `-c${connections}`, `-d${seconds}s`, '--latency', url], { timeoutMs: (seconds + 30) * 1000 });
@@ -48,8 +48,9 @@ async function wrk(c: Container, url: string, seconds: number, connections: numb
 }
 
 export async function main(args: string[]): Promise<void> {
-  const seconds = arg(args, '--seconds', 5);
-  const connections = arg(args, '--connections', 50);
+  const opts = parseBenchArgs('http', args, FLAGS);
+  const { seconds, connections } = opts.flags;
+  requireTools('http', TOOLS);
   const id = randomBytes(2).toString('hex');
   const lab = new Lab();
   const clock = new RealClock();
@@ -94,5 +95,5 @@ export async function main(args: string[]): Promise<void> {
     { path: `${path}, p50 latency`, metric: 'ms', value: run.p50Ms, reference: `${ref.path}, p50 latency`, ratio: run.p50Ms / ref.run.p50Ms },
   ]);
   printRows(rows);
-  process.stdout.write(`wrote ${writeResult({ bench: 'http', rows })}\n`);
+  process.stdout.write(wroteLine(writeResult({ bench: 'http', rows }, opts), opts));
 }

@@ -47,7 +47,8 @@ import { openTap } from '../src/link/tap.js';
 import { publishPort } from '../src/nat/port-proxy.js';
 import { createStack } from '../src/stack.js';
 import { RealClock } from '../src/time/index.js';
-import { printRows, writeResult, type BenchRow } from './results.js';
+import { printRows, writeResult, wroteLine, type BenchRow } from './results.js';
+import { parseBenchArgs, requireTools } from './lib/args.js';
 
 const uid = () => randomBytes(3).toString('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -329,30 +330,32 @@ interface Options {
   rounds: number;
 }
 
-function numberArg(args: string[], name: string, def: number, min: number, max: number): number {
-  const i = args.indexOf(name);
-  const v = i >= 0 ? Number(args[i + 1]) : def;
-  if (!Number.isFinite(v) || v < min || v > max) throw new Error(`${name} must be ${min}..${max}`);
-  return v;
-}
+export const FLAGS = {
+  seconds: { type: 'number', default: 5, min: 1, max: 30, help: 'length of each iperf3 run' },
+  requests: { type: 'number', default: 5000, min: 100, max: 50_000, help: 'requests per ab run' },
+  concurrency: { type: 'number', default: 16, min: 1, max: 256, help: 'ab concurrency' },
+  rounds: { type: 'number', default: 3, min: 1, max: 9, help: 'rounds; each row is the median' },
+  only: { type: 'list', meta: 'wirelab,socat,DNAT', help: 'run only the paths whose name contains one of these (slirp4netns, the reference, always runs)' },
+} as const;
 
 export async function main(args: string[]): Promise<void> {
-  const opts: Options = {
-    seconds: numberArg(args, '--seconds', 5, 1, 30),
-    requests: numberArg(args, '--requests', 5000, 100, 50_000),
-    concurrency: numberArg(args, '--concurrency', 16, 1, 256),
-    rounds: numberArg(args, '--rounds', 3, 1, 9),
-  };
+  const parsed = parseBenchArgs('portmap', args, FLAGS);
+  const { seconds, requests, concurrency, rounds } = parsed.flags;
+  const opts: Options = { seconds, requests, concurrency, rounds };
   const paths: Array<[string, PathRun]> = [
     ['slirp4netns add_hostfwd', slirpPath],
     ['wirelab -p (proxy mode)', wirelabPath],
     ['socat proxy (C, fork)', socatPath],
     ['kernel DNAT (ceiling)', dnatPath],
   ];
-  const oi = args.indexOf('--only');
-  const only = oi >= 0 ? (args[oi + 1] ?? '').split(',') : undefined;
+  const only = parsed.flags.only;
   // --only wirelab,socat,DNAT (profiling runs; the reference, slirp4netns, always runs)
   const chosen = paths.filter(([name], i) => i === 0 || only === undefined || only.some((o) => name.includes(o)));
+  requireTools('portmap', [
+    'ip', 'ping', 'sysctl', 'iperf3', 'ab', 'node', 'slirp4netns',
+    ...(chosen.some(([n]) => n.startsWith('socat')) ? ['socat'] : []),
+    ...(chosen.some(([n]) => n.startsWith('kernel DNAT')) ? ['iptables'] : []),
+  ]);
   // Rounds interleave the paths, so a burst of load from elsewhere on the machine hits
   // them alike; each metric is the median over the rounds.
   const runs = new Map<string, Measured[]>(chosen.map(([name]) => [name, []]));
@@ -393,6 +396,6 @@ export async function main(args: string[]): Promise<void> {
   }
   for (const [name, m] of results) if (m.failed > 0) process.stderr.write(`warning: ${name}: ab reported ${m.failed} failed requests\n`);
   printRows(rows);
-  process.stdout.write(`wrote ${writeResult({ bench: 'portmap', rows })}\n`);
+  process.stdout.write(wroteLine(writeResult({ bench: 'portmap', rows }, parsed), parsed));
   setTimeout(() => process.exit(0), 500).unref();
 }

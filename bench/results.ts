@@ -1,10 +1,18 @@
 /**
- * The one result format every benchmark writes: bench/results/<name>.json,
+ * The one result format every benchmark writes: <dir>/<name>.json,
  * `{ bench, rows: [{ path, metric, value, reference, ratio }] }`, the
- * reference's own row included with ratio 1.
+ * reference's own row included with ratio 1, and <dir>/<name>.svg beside it.
+ *
+ * Where <dir> is: a run never touches the results committed in bench/results/
+ * unless asked to with `--save`. Otherwise it writes to the results
+ * directory: `$WIRELAB_RESULTS` if set (a relative path is taken from the
+ * directory the command was started in), else
+ * `$XDG_DATA_HOME/wirelab/bench-results/`, i.e.
+ * `~/.local/share/wirelab/bench-results/`. Every run prints the file it wrote.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface BenchRow {
@@ -24,14 +32,42 @@ export interface BenchResult {
   rows: BenchRow[];
 }
 
-const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+/** bench/results/: the committed results, written only with --save. */
+export const committedResultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 
-export function writeResult(result: BenchResult): string {
-  mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `${result.bench}.json`);
+/** Where a run without --save writes: `$WIRELAB_RESULTS`, else `$XDG_DATA_HOME/wirelab/bench-results` (~/.local/share/…). */
+export function defaultResultsDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.INIT_CWD !== undefined && env.INIT_CWD !== '' ? env.INIT_CWD : process.cwd(); // npm runs scripts in the package root
+  if (env.WIRELAB_RESULTS !== undefined && env.WIRELAB_RESULTS !== '') return resolve(base, env.WIRELAB_RESULTS);
+  const data = env.XDG_DATA_HOME !== undefined && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
+  return join(data, 'wirelab', 'bench-results');
+}
+
+/** The paragraph `--help` prints about where results go. */
+export function resultsLocationHelp(): string {
+  return (
+    `Results (<name>.json and <name>.svg) go to ${defaultResultsDir()}\n` +
+    '($WIRELAB_RESULTS, else $XDG_DATA_HOME/wirelab/bench-results, i.e. ~/.local/share/wirelab/bench-results);\n' +
+    `only --save writes ${committedResultsDir}, the results committed with the repository.`
+  );
+}
+
+/** Writes <name>.json and <name>.svg into bench/results/ with `save`, else into the results directory; returns the JSON's path. */
+export function writeResult(result: BenchResult, opts: { save: boolean }): string {
+  const dir = opts.save ? committedResultsDir : defaultResultsDir();
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${result.bench}.json`);
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-  writeFileSync(join(resultsDir, `${result.bench}.svg`), renderSvg(result));
+  writeFileSync(join(dir, `${result.bench}.svg`), renderSvg(result));
   return file;
+}
+
+/** The closing line of a run: where the results went, and how to update the committed ones. */
+export function wroteLine(file: string, opts: { save: boolean }): string {
+  const svg = file.replace(/\.json$/, '.svg');
+  return opts.save
+    ? `wrote ${file} and ${svg} (the committed results)\n`
+    : `wrote ${file} and ${svg} (bench/results/ untouched: --save writes there)\n`;
 }
 
 /** Prints rows as an aligned table, like the README shows them. */

@@ -6,7 +6,8 @@
  *   (c) wirelab's TypeScript forwarder (src/link/forward.ts, run as
  *       examples/two-container-forwarder.ts --taps),
  * each with vnet_hdr off and on, both directions, in one run. Prints Gbit/s
- * and ratios and writes bench/results/tap-forward.json.
+ * and ratios and writes tap-forward.json to the results directory
+ * (bench/results/ with --save; see bench/results.ts).
  *
  *   npm run bench -- tap-forward [--seconds N]
  *
@@ -17,16 +18,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { printRows, writeResult, type BenchRow } from './results.js';
+import { printRows, writeResult, wroteLine, type BenchRow } from './results.js';
 import { iperf, kernelBridge, sh, throughTaps, type Pair, type Path } from './lib/paths.js';
+import { parseBenchArgs, requireTools } from './lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ADDRESSES = { aIp: '10.201.0.1', bIp: '10.201.0.2', aMac: '02:00:00:00:01:01', bMac: '02:00:00:00:01:02' };
 
+export const FLAGS = {
+  seconds: { type: 'number', default: 5, min: 1, max: 60, help: 'length of each iperf3 run' },
+} as const;
+export const TOOLS = ['ip', 'ping', 'iperf3', 'cc', 'ethtool'];
+
 export async function main(args: string[]): Promise<void> {
-  const si = args.indexOf('--seconds');
-  const seconds = si >= 0 ? Number(args[si + 1]) : 5;
-  if (!Number.isFinite(seconds) || seconds < 1 || seconds > 60) throw new Error('--seconds must be 1..60');
+  const opts = parseBenchArgs('tap-forward', args, FLAGS);
+  const seconds = opts.flags.seconds;
+  requireTools('tap-forward', TOOLS);
 
   const dir = mkdtempSync(join(tmpdir(), 'wl-bench-'));
   const tapfwd = join(dir, 'tapfwd');
@@ -63,5 +70,5 @@ export async function main(args: string[]): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   printRows(rows);
-  say(`wrote ${writeResult({ bench: 'tap-forward', rows })}`);
+  process.stdout.write(wroteLine(writeResult({ bench: 'tap-forward', rows }, opts), opts));
 }

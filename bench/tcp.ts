@@ -28,7 +28,8 @@
  * Goodput is measured at the receiver (bytes delivered to the application
  * over the time from accept to end of stream). Every load is bounded in time;
  * the namespaces are the ones created here (the lab registry removes them
- * even after a crash); results go to bench/results/tcp.json.
+ * even after a crash); results go to tcp.json in the results directory
+ * (bench/results/ with --save; see bench/results.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -46,7 +47,8 @@ import { openTap, type TapPort } from '../src/link/tap.js';
 import { createStack, type Stack } from '../src/stack.js';
 import { RealClock, VirtualClock, type Clock } from '../src/time/index.js';
 import { parseIPv4 } from '../src/wire/address.js';
-import { printRows, writeResult, type BenchRow } from './results.js';
+import { printRows, writeResult, wroteLine, type BenchRow } from './results.js';
+import { parseBenchArgs, requireTools } from './lib/args.js';
 
 const uid = () => randomBytes(3).toString('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -558,12 +560,21 @@ async function benchScale(rows: BenchRow[]): Promise<void> {
 
 // ---------------------------------------------------------------------------
 
+export const FLAGS = {
+  seconds: { type: 'number', default: 10, min: 1, max: 60, help: 'length of each timed transfer' },
+  only: { type: 'list', meta: 'a,b,c,d', choices: ['a', 'b', 'c', 'd'], help: 'run only these parts (default all)' },
+} as const;
+
+/** What each part runs in its containers; (c) and (d) are in memory. */
+export function tools(only: ReadonlySet<string>): string[] {
+  return [...(only.has('a') ? ['ip', 'ping', 'ethtool', 'python3'] : []), ...(only.has('b') ? ['ip', 'ping', 'python3'] : [])];
+}
+
 export async function main(args: string[]): Promise<void> {
-  const si = args.indexOf('--seconds');
-  const seconds = si >= 0 ? Number(args[si + 1]) : 10;
-  if (!Number.isFinite(seconds) || seconds < 1 || seconds > 60) throw new Error('--seconds must be 1..60');
-  const oi = args.indexOf('--only');
-  const only = new Set((oi >= 0 ? args[oi + 1] ?? '' : 'a,b,c,d').split(','));
+  const opts = parseBenchArgs('tcp', args, FLAGS);
+  const seconds = opts.flags.seconds;
+  const only = new Set(opts.flags.only ?? ['a', 'b', 'c', 'd']);
+  requireTools('tcp', tools(only));
   const rows: BenchRow[] = [];
   try {
     if (only.has('a')) await benchBulk(rows, seconds);
@@ -574,7 +585,7 @@ export async function main(args: string[]): Promise<void> {
     clock.close();
   }
   printRows(rows);
-  process.stdout.write(`wrote ${writeResult({ bench: 'tcp', rows })}\n`);
+  process.stdout.write(wroteLine(writeResult({ bench: 'tcp', rows }, opts), opts));
   // Sockets and taps are closed; anything left (a Node timer of a closed stack) must not hold the process.
   setTimeout(() => process.exit(0), 500).unref();
 }

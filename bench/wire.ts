@@ -12,7 +12,8 @@ import { decodeIPv4, encodeIPv4, IP_PROTOCOL } from '../src/wire/ipv4.js';
 import { decodeTcp, encodeTcp, TCP_FLAG } from '../src/wire/tcp.js';
 import { internetChecksum } from '../src/wire/checksum.js';
 import { parseIPv4, parseMac } from '../src/wire/address.js';
-import { printRows, writeResult, type BenchRow } from './results.js';
+import { printRows, writeResult, wroteLine, type BenchRow } from './results.js';
+import { parseBenchArgs } from './lib/args.js';
 
 function textbookChecksum(buf: Uint8Array): number {
   let sum = 0;
@@ -69,7 +70,8 @@ async function suite(name: string, cases: Record<string, () => unknown>): Promis
   return summary.results;
 }
 
-export async function main(): Promise<void> {
+export async function main(args: string[]): Promise<void> {
+  const opts = parseBenchArgs('wire', args, {});
   const frame = sampleFrame();
   let sink = 0;
   const decode = await suite('decode ethernet/ipv4/tcp', {
@@ -117,5 +119,5 @@ export async function main(): Promise<void> {
     process.stdout.write(`${r.path}: ${((r.value * bytes * 8) / 1e9).toFixed(2)} Gbit/s\n`);
   }
   printRows(rows);
-  process.stdout.write(`wrote ${writeResult({ bench: 'wire', rows })}\n`);
+  process.stdout.write(wroteLine(writeResult({ bench: 'wire', rows }, opts), opts));
 }

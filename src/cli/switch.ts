@@ -2,7 +2,11 @@
  * `wirelab switch PORT…`: runs a wirelab switch over TAP devices until
  * Ctrl-C, then prints the per-port counters and the FDB (SIGUSR1 prints them
  * while it runs). Move the TAPs into containers yourself (`ip link set TAP
- * netns …`) or let a lab do it.
+ * netns …`) or let a lab do it. Everything that would fail later is refused
+ * before the first TAP is opened (src/lab/switch.ts checkSwitchSetup): a
+ * --pcap file that cannot be written, a port name that is already an
+ * interface (one wirelab did not make: choose another name; one a wirelab run
+ * left behind: `wirelab cleanup`).
  */
 import type { Command } from 'commander';
 import { parseSwitchPort, startSwitch } from '../lab/switch.js';
@@ -19,6 +23,13 @@ export function registerSwitchCommand(program: Command): void {
       return Number(v) * 1000;
     })
     .option('--json', 'print the final tables as JSON')
+    .addHelpText(
+      'after',
+      '\nPort names must be free (or TAPs you made with `ip tuntap add … mode tap`): an existing\n' +
+        'interface is refused before any TAP is opened, and so is a --pcap file that cannot be written.\n\n' +
+        'Examples:\n  sudo wirelab switch tapa:10 tapb:10 tapc:trunk=10,20 --pcap sw.pcapng\n' +
+        '  sudo wirelab switch tapa tapb --pcap - | wireshark -k -i -\n',
+    )
     .action(async (specs: string[], opts: { vnet?: boolean; pcap?: string; aging?: number; json?: boolean }) => {
       const ports = specs.map(parseSwitchPort);
       const sw = startSwitch({
