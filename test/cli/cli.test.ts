@@ -3,30 +3,20 @@
  * and clear errors (non-zero exit, a sentence naming the problem) for
  * missing files, broken captures and flags that make no sense.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { wirelab as run, type CliResult } from '../helpers/cli.js';
 import { PcapngWriter } from '../../src/link/pcap.js';
 import { arpRequest, encodeArp } from '../../src/wire/arp.js';
 import { parseIPv4, parseMac } from '../../src/wire/address.js';
 import { encodeEthernet, ETHERTYPE } from '../../src/wire/ethernet.js';
 
-const execFileAsync = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'wl-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function wirelab(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const r = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { timeout: 30_000 });
-    return { ...r, code: 0 };
-  } catch (err) {
-    const e = err as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
-}
+const wirelab = (...args: string[]): Promise<CliResult> => run(args);
 
 const arpFrame = encodeEthernet(
   { dst: parseMac('ff:ff:ff:ff:ff:ff'), src: parseMac('02:00:00:00:00:01'), tags: [], etherType: ETHERTYPE.ARP },

@@ -4,21 +4,10 @@
  * order); a broken one prints every problem as FILE:LINE:COL FIELD: sentence,
  * no stack trace, exit 1 — before anything is created.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { wirelab as run, type CliResult } from '../helpers/cli.js';
 
-const execFileAsync = promisify(execFile);
-
-async function wirelab(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const r = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { timeout: 30_000 });
-    return { ...r, code: 0 };
-  } catch (err) {
-    const e = err as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
-}
+const wirelab = (...args: string[]): Promise<CliResult> => run(args);
 
 describe('wirelab config / up with lab files', () => {
   it('config prints the normalized lab: services in dependency order, addresses allocated', async () => {

@@ -11,20 +11,13 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { controlSocketPath } from '../../src/lab/control.js';
 import { requireRoot } from '../helpers/netns.js';
+import { wirelab as runCli, type CliResult } from '../helpers/cli.js';
 
 const run = promisify(execFile);
 const cap = requireRoot(['curl', 'python3', 'getent']);
 const LAB = 'examples/labs/quickstart.yaml';
 
-async function wirelab(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { timeout: 120_000 });
-    return { ...r, code: 0 };
-  } catch (err) {
-    const e = err as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
-}
+const wirelab = (...args: string[]): Promise<CliResult> => runCli(args, { timeoutMs: 120_000 });
 
 interface Row {
   name: string;
