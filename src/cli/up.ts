@@ -33,6 +33,12 @@ async function pickLab(name: string | undefined): Promise<string> {
   throw new Error(alive.length === 0 ? 'no lab is running (wirelab up -d -f lab.yaml starts one)' : `several labs are running (${alive.join(', ')}): name one`);
 }
 
+/** Lab names are unique on a machine, as compose project names: refuse a second one before creating anything. */
+async function refuseIfRunning(name: string): Promise<void> {
+  const status = await request<LabStatus>(name, { v, op: 'ps' }, 3_000).catch(() => undefined);
+  if (status !== undefined) throw new Error(`a lab named ${name} is already running (supervisor pid ${status.pid}); wirelab down ${name} stops it`);
+}
+
 /** Brings the lab up in this process, serves its control socket, and resolves once it has been taken down. */
 async function runLab(model: LabModel, opts: { supervised: boolean; json: boolean }): Promise<void> {
   let lab: RunningLab | undefined;
@@ -61,11 +67,17 @@ async function runLab(model: LabModel, opts: { supervised: boolean; json: boolea
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  await refuseIfRunning(model.name);
   out(`lab ${model.name} (${model.file})`);
   lab = await RunningLab.up(model, { progress: (l) => out(`  ${l}`) });
   if (stopping !== undefined) return finished;
   control = new ControlServer(lab, () => stop('wirelab down'));
-  await control.listen();
+  try {
+    await control.listen();
+  } catch (e) {
+    await lab.down().catch(() => undefined);
+    throw e;
+  }
   if (opts.json) out(JSON.stringify(lab.rows(), null, 2));
   else out('\n' + formatServiceTable(lab.rows()));
   out(opts.supervised ? `\nlab ${model.name} is up (supervisor pid ${process.pid})` : `\nlab ${model.name} is up; Ctrl-C takes it down`);
@@ -74,6 +86,7 @@ async function runLab(model: LabModel, opts: { supervised: boolean; json: boolea
 
 /** `up -d`: starts a detached supervisor (this same command with --supervise) and returns once the lab answers. */
 async function upDetached(file: string, model: LabModel, json: boolean): Promise<void> {
+  await refuseIfRunning(model.name);
   mkdirSync(labsDir(), { recursive: true, mode: 0o700 });
   const log = join(labsDir(), `${model.name}.log`);
   const fd = openSync(log, 'w', 0o600);
@@ -89,6 +102,9 @@ async function upDetached(file: string, model: LabModel, json: boolean): Promise
   const deadline = Date.now() + 120_000;
   for (;;) {
     const status = await request<LabStatus>(model.name, { v, op: 'ps' }, 2_000).catch(() => undefined);
+    if (status !== undefined && status.pid !== child.pid) {
+      throw new Error(`a lab named ${model.name} is already running (supervisor pid ${status.pid}); wirelab down ${model.name} stops it`);
+    }
     if (status !== undefined && status.pid === child.pid) {
       out(json ? JSON.stringify(status.services, null, 2) : formatServiceTable(status.services));
       out(`\nlab ${model.name} is up (supervisor pid ${status.pid}, log ${log}); wirelab down ${model.name} removes it`);

@@ -47,6 +47,13 @@ describe.skipIf(cap.skip)('a detached lab', () => {
     namespaces = ps.services.map((s) => s.namespace);
   });
 
+  it('a second lab of the same name is refused before anything is created', async () => {
+    const again = await wirelab('up', '-d', '-f', LAB);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/a lab named quickstart is already running \(supervisor pid \d+\); wirelab down quickstart stops it/);
+    expect(JSON.parse((await wirelab('ls', '--json')).stdout)).toHaveLength(1);
+  });
+
   it('exec runs in the service and carries its exit status; the gateway’s DNS and conntrack tables over the control socket', async () => {
     const g = await wirelab('exec', 'web', '--', 'getent', 'hosts', 'db');
     expect(g.stdout).toMatch(/^172\.30\.0\.2\s+db/m);

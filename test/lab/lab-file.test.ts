@@ -111,7 +111,7 @@ describe('example labs', () => {
       retries: 3,
       startPeriodMs: 0,
     });
-    expect(lab.services[1]?.ports).toEqual(['0.0.0.0:5353:53/udp']);
+    expect(lab.services[1]?.ports).toEqual(['127.0.0.1:5353:53/udp']);
   });
 
   it('networks without ipam take 10.88.N.0/24 in file order, skipping a declared subnet in that pool', () => {
