@@ -44,7 +44,10 @@ export async function runNetworkDemo(opts: NetworkDemoOptions = {}): Promise<boo
   if (process.getuid?.() !== 0) {
     throw new Error('the demo creates network namespaces and TAP devices: run it as root (sudo npx wirelab demo)');
   }
-  const uninstall = installCleanupHandlers();
+  // With --stay, Ctrl-C is how the user ends the demo: it ends the wait and
+  // the demo removes everything itself, then says so. Only other signals
+  // take the emergency path (remove what is recorded, exit 128+n).
+  const uninstall = installCleanupHandlers(opts.stay ? ['SIGTERM', 'SIGHUP'] : undefined);
   const lab = new Lab();
   let uplink: TapPort | undefined;
   let net: BridgeNetwork | undefined;

@@ -23,7 +23,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<boolean> {
   if (process.getuid?.() !== 0) {
     throw new Error('the demo creates network namespaces and TAP devices: run it as root (sudo npx wirelab demo)');
   }
-  const uninstall = installCleanupHandlers();
+  // With --stay, Ctrl-C is how the user ends the demo: it ends the wait and
+  // the demo removes everything itself, then says so. Only other signals
+  // take the emergency path (remove what is recorded, exit 128+n).
+  const uninstall = installCleanupHandlers(opts.stay ? ['SIGTERM', 'SIGHUP'] : undefined);
   const id = randomBytes(3).toString('hex');
   const a = openTap(`wlx${id}a`, { vnetHdr });
   const b = openTap(`wlx${id}b`, { vnetHdr });

@@ -67,3 +67,25 @@ it('wirelab demo --forwarder pings both ways through TAPs held by wirelab and re
     await expectNothingLeftFor(made.map((m) => m[1]!));
   }
 });
+
+it('wirelab demo --stay: Ctrl-C ends it cleanly — everything removed, "demo passed", exit 0, no false error', async () => {
+  const { spawn } = await import('node:child_process');
+  const port = 20000 + ((process.pid + 11) % 20000);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'demo', '-p', String(port), '--stay'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const t0 = Date.now();
+  while (!/up until Ctrl-C/.test(out)) {
+    if (Date.now() - t0 > 60_000 || child.exitCode !== null) throw new Error(`the demo did not get to its wait:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGINT');
+  expect(await exited, out).toBe(0);
+  expect(out).toContain('demo passed');
+  expect(out).not.toMatch(/cleanup failed|Cannot remove|FAILED/);
+  const made = [...out.matchAll(/namespace (wl-[0-9a-f]+)/g)].map((m) => m[1]!);
+  await expectGone(made, []);
+  await expectNothingLeftFor(made);
+});
