@@ -187,22 +187,38 @@ export class NatLayer implements IpHooks {
 
   // ---- hooks -------------------------------------------------------------
 
+  /** The verdict of the last `findAndUpdate` (a field, not an object per packet). */
+  private verdict: number = VERDICT.ACCEPT;
+
+  /**
+   * The parsed packet's entry, updated by it: the node it matched, null when
+   * there is none (or a REPEAT — a new connection reusing an old tuple —
+   * removed the old one), false when the update says drop. The verdict is
+   * left in `this.verdict`. Shared by both hooks.
+   */
+  private findAndUpdate(b: Uint8Array, off: number, len: number): TupleNode | null | false {
+    const p = this.p;
+    this.verdict = VERDICT.ACCEPT;
+    const node = this.conntrack.find(p);
+    if (node === null) return null;
+    this.verdict = this.conntrack.update(node, p, b, off, len);
+    if (this.verdict === VERDICT.DROP) return false;
+    if (this.verdict === VERDICT.REPEAT) {
+      this.conntrack.delete(node.entry);
+      return null;
+    }
+    return node;
+  }
+
   prerouting(b: Uint8Array, off: number, len: number, ingress: NetInterface, vnetOff: number): boolean {
     const p = this.p;
     this.forwardedNode = null;
     const kind = parsePacket(b, off, len, p);
     if (kind === PKT.ICMP_ERROR) return this.relatedError(b, off, len);
     if (kind !== PKT.TRACKABLE) return this.untracked(kind);
-    let node = this.conntrack.find(p);
-    let verdict: number = VERDICT.ACCEPT;
-    if (node !== null) {
-      verdict = this.conntrack.update(node, p, b, off, len);
-      if (verdict === VERDICT.DROP) return this.invalidDrop();
-      if (verdict === VERDICT.REPEAT) {
-        this.conntrack.delete(node.entry);
-        node = null;
-      }
-    }
+    let node = this.findAndUpdate(b, off, len);
+    if (node === false) return this.invalidDrop();
+    const verdict = this.verdict;
     if (node === null) {
       const e = this.newEntry(b, off, ingress.index);
       if (e === 'pass') return true;
@@ -239,15 +255,10 @@ export class NatLayer implements IpHooks {
       this.forwardedNode = null;
       if (node === null) return true; // untracked (invalid at PREROUTING)
     } else {
-      node = this.conntrack.find(p);
-      if (node !== null) {
-        verdict = this.conntrack.update(node, p, b, off, len);
-        if (verdict === VERDICT.DROP) return this.invalidDrop();
-        if (verdict === VERDICT.REPEAT) {
-          this.conntrack.delete(node.entry);
-          node = null;
-        }
-      }
+      const found = this.findAndUpdate(b, off, len);
+      if (found === false) return this.invalidDrop();
+      node = found;
+      verdict = this.verdict;
       if (node === null) {
         const e = this.newEntry(b, off, 0);
         if (e === 'pass') return true;
