@@ -17,7 +17,6 @@ import { EventEmitter } from 'node:events';
 import type { Clock } from '../time/index.js';
 import { formatIPv4, type IPv4Address } from '../wire/address.js';
 import {
-  ClockQueue,
   TcpSocket,
   netError,
   nodeError,
@@ -30,6 +29,7 @@ import {
   type SocketListener,
   type TcpError,
 } from './socket.js';
+import { ClockQueue } from './clock-queue.js';
 
 export interface TcpServerOptions {
   /** Accepted sockets keep their writable side open after the peer's FIN. Default false. */

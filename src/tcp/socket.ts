@@ -44,6 +44,7 @@
 import { Duplex } from 'node:stream';
 import { Timer, type Clock } from '../time/index.js';
 import { formatIPv4, type IPv4Address } from '../wire/address.js';
+import { ClockQueue } from './clock-queue.js';
 import { nodeError, notFound, resolveHost, systemError, validatePort, type SocketError } from '../ip/socket-errors.js';
 
 // ---- the TCP core, as this file uses it (src/tcp/connection.ts and tcp.ts implement it) ----
@@ -112,36 +113,6 @@ function connectionError(err: Error & { code: string }, connecting: boolean, rem
     : netError(err.code, err.code === 'EPIPE' ? 'write' : 'read');
   if (err.message && !err.message.startsWith(e.message)) e.cause = err;
   return e;
-}
-
-// ---- a run queue on the clock ----
-
-/**
- * Work deferred to a zero-delay timer on the injected clock, run in order.
- * Work queued while a run is in progress runs in the next run.
- */
-export class ClockQueue {
-  private items: Array<() => void> = [];
-  private readonly timer: Timer;
-
-  constructor(clock: Clock) {
-    this.timer = new Timer(clock.timers, () => this.run());
-  }
-
-  push(fn: () => void): void {
-    this.items.push(fn);
-    if (!this.timer.armed) this.timer.arm(0);
-  }
-
-  private run(): void {
-    const batch = this.items;
-    this.items = [];
-    try {
-      for (const fn of batch) fn();
-    } finally {
-      if (this.items.length > 0 && !this.timer.armed) this.timer.arm(0);
-    }
-  }
 }
 
 // ---- the socket ----
