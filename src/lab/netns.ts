@@ -245,9 +245,21 @@ async function addNamespace(given: string | undefined): Promise<string> {
 // ---------------------------------------------------------------------------
 // A container
 
+export interface AttachOptions {
+  /** An interface in the root namespace to move in (it is consumed). */
+  link: string;
+  /** Its name inside, e.g. `eth1`. */
+  ifname: string;
+  /** Address with prefix length, e.g. `10.0.2.5/24`. */
+  address?: string;
+  mtu?: number;
+}
+
 export class Container {
   private readonly procs = new Set<ContainerProcess>();
   private destroying: Promise<void> | undefined;
+  /** Links moved in after creation (`attach`), forgotten in the registry on destroy. */
+  private readonly attached: string[] = [];
 
   /** Use `createContainer` (or `Lab.container`) rather than this constructor. */
   constructor(
@@ -305,6 +317,33 @@ export class Container {
     return proc;
   }
 
+  /**
+   * Moves one more interface in (a second network, compose's second entry
+   * under `networks:`): renamed, MTU and address set, up. No route is added:
+   * the first network keeps the default route, as Docker does.
+   */
+  async attach(opts: AttachOptions): Promise<void> {
+    this.assertLive('attach', [opts.link]);
+    checkName('link name', opts.link, IFNAME, 15);
+    checkName('interface name', opts.ifname, IFNAME, 15);
+    if (opts.address !== undefined) parseCidr(opts.address);
+    const ip = (...args: string[]): string[] => ['ip', '-n', this.name, ...args];
+    const step = async (what: string, argv: string[]): Promise<void> => {
+      try {
+        await runChecked(argv);
+      } catch (e) {
+        throw new Error(`attach ${opts.link} to ${this.name}: ${what}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    };
+    recordInterface(opts.link);
+    this.attached.push(opts.link);
+    await step('move it in', ['ip', 'link', 'set', 'dev', opts.link, 'netns', this.name]);
+    if (opts.ifname !== opts.link) await step(`rename to ${opts.ifname}`, ip('link', 'set', 'dev', opts.link, 'name', opts.ifname));
+    if (opts.mtu !== undefined) await step(`set mtu ${opts.mtu}`, ip('link', 'set', 'dev', opts.ifname, 'mtu', String(opts.mtu)));
+    if (opts.address !== undefined) await step(`add address ${opts.address}`, ip('addr', 'add', opts.address, 'dev', opts.ifname));
+    await step(`bring ${opts.ifname} up`, ip('link', 'set', 'dev', opts.ifname, 'up'));
+  }
+
   /** The container's neighbour table (`ip -j neigh`). */
   async neighbours(): Promise<Neighbour[]> {
     this.assertLive('read', ['ip', 'neigh']);
@@ -331,6 +370,7 @@ export class Container {
       await Promise.all([...this.procs].map((p) => p.exited));
       forgetNamespace(this.name);
       forgetInterface(this.link);
+      for (const l of this.attached) forgetInterface(l);
       if (this.hasEtc) {
         removeEtcDir(this.name);
         forgetEtcDir(this.name);

@@ -29,6 +29,7 @@
  * one is given.
  */
 import { randomBytes } from 'node:crypto';
+import { impair, type ImpairedPort } from '../link/impair.js';
 import { openTap, type TapPort } from '../link/tap.js';
 import { createPipe } from '../link/pipe.js';
 import type { Port } from '../link/port.js';
@@ -41,6 +42,7 @@ import { Bridge } from '../switch/bridge.js';
 import { RealClock, type Clock } from '../time/index.js';
 import { formatIPv4, networkOf, parseCidr, parseIPv4, prefixMask, type IPv4Address } from '../wire/address.js';
 import type { Lab } from './lab.js';
+import type { LinkView } from './lab-view.js';
 import type { Container } from './netns.js';
 
 export interface BridgeNetworkOptions {
@@ -67,6 +69,17 @@ export interface BridgeNetworkOptions {
    * `-o <ext> -j MASQUERADE`), unless `masquerade: false`.
    */
   uplink?: { port: Port; address: string; defaultGateway?: string; masquerade?: boolean };
+  /**
+   * Put the network on a shared switch as access VLAN `vlan` (a lab's VLANs
+   * on one switch, trunked to others). Default: a switch of its own.
+   */
+  switch?: { name: string; bridge: Bridge; vlan: number };
+  /**
+   * A stack that holds the gateway address instead of a gateway host of the
+   * network's own: a lab's router, as the interface `ifname`. The network
+   * does not close it.
+   */
+  router?: { name: string; stack: Stack; ifname: string };
 }
 
 /** How a published port reaches the container. */
@@ -92,6 +105,17 @@ export interface Endpoint {
   readonly address: string;
   readonly container: Container;
   readonly tap: TapPort;
+  /** The switch port's egress toward the container (netem on the host end of the veth). */
+  readonly impaired: ImpairedPort;
+  /** The interface's name in the container (eth0 for its first network). */
+  readonly ifname: string;
+}
+
+/** A wirelab host (a lab's router or script host) with an interface on the network. */
+export interface StackAttachment {
+  readonly name: string;
+  readonly address: string;
+  readonly ifname: string;
 }
 
 const IFNAME_MAX = 15;
@@ -102,6 +126,10 @@ export class BridgeNetwork {
   readonly bridge: Bridge;
   /** The wirelab host holding the gateway address on the bridge. */
   readonly gateway: Stack;
+  /** The switch's name (the network's own, or the shared one it is a VLAN of). */
+  readonly switchName: string;
+  /** The access VLAN of the network's ports (1 on a switch of its own). */
+  readonly vlan: number;
   readonly subnet: { network: IPv4Address; prefixLength: number };
   readonly gatewayAddress: string;
   readonly mtu: number;
@@ -110,6 +138,12 @@ export class BridgeNetwork {
   private dnsStarted: Promise<void> | undefined;
   private readonly uplinkName: string | undefined;
   private readonly ownsClock: boolean;
+  private readonly ownsBridge: boolean;
+  private readonly ownsGateway: boolean;
+  private readonly links: LinkView[] = [];
+  /** Every node's address on this network: containers and wirelab hosts, for `publish`. */
+  private readonly nodeAddresses = new Map<string, string>();
+  private readonly pipes: Port[] = [];
   private readonly vnetHdr: boolean;
   private readonly endpoints = new Map<string, Endpoint>();
   private readonly used = new Set<IPv4Address>();
@@ -136,11 +170,13 @@ export class BridgeNetwork {
     this.vnetHdr = opts.vnetHdr ?? true;
     this.ownsClock = opts.clock === undefined;
     this.clock = opts.clock ?? new RealClock();
-    this.bridge = new Bridge({ clock: this.clock, name: `br-${this.name}`.slice(0, IFNAME_MAX) });
-    this.gateway = new Stack(this.clock, { name: `${this.name}-gw` });
-    const [gwEnd, bridgeEnd] = createPipe(this.clock, { names: [`${this.name}-gw`, `${this.name}-gwport`] });
-    this.bridge.addPort(bridgeEnd);
-    this.gateway.addInterface(gwEnd, { name: 'eth0', addresses: [`${this.gatewayAddress}/${this.subnet.prefixLength}`], mtu: this.mtu });
+    this.ownsBridge = opts.switch === undefined;
+    this.bridge = opts.switch?.bridge ?? new Bridge({ clock: this.clock, name: `br-${this.name}`.slice(0, IFNAME_MAX) });
+    this.switchName = opts.switch?.name ?? this.name;
+    this.vlan = opts.switch?.vlan ?? 1;
+    this.ownsGateway = opts.router === undefined;
+    this.gateway = opts.router?.stack ?? new Stack(this.clock, { name: `${this.name}-gw` });
+    this.plugStack(opts.router?.name ?? `${this.name}-gw`, this.gateway, opts.router?.ifname ?? 'eth0', this.gatewayAddress);
     if (opts.uplink !== undefined) {
       this.uplinkName = 'uplink';
       this.gateway.addInterface(opts.uplink.port, { name: 'uplink', addresses: [opts.uplink.address] });
@@ -153,6 +189,27 @@ export class BridgeNetwork {
       ...(opts.dns?.upstreams !== undefined ? { upstreams: opts.dns.upstreams } : {}),
       ...(opts.dns?.domain !== undefined ? { domain: opts.dns.domain } : {}),
     });
+  }
+
+  /** An in-memory cable from `stack` (as `ifname`, holding `address`) to a port of the switch. */
+  private plugStack(node: string, stack: Stack, ifname: string, address: string): void {
+    const [stackEnd, switchEnd] = createPipe(this.clock, { names: [`${node}-${ifname}`, `${this.name}-${node}`.slice(0, 40)] });
+    this.pipes.push(stackEnd, switchEnd);
+    const impaired = this.plug(switchEnd);
+    stack.addInterface(stackEnd, { name: ifname, addresses: [`${address}/${this.subnet.prefixLength}`], mtu: this.mtu });
+    this.links.push({ node, iface: ifname, network: this.name, switch: this.switchName, bridge: this.bridge, port: switchEnd.name, impaired, kind: 'stack' });
+  }
+
+  /** Adds `port` to the switch as an access port of the network's VLAN, behind a (pass-through until set) impairment. */
+  private plug(port: Port): ImpairedPort {
+    const impaired = impair(port, this.clock);
+    this.bridge.addPort(impaired, { mode: 'access', pvid: this.vlan });
+    return impaired;
+  }
+
+  /** Every node interface plugged into this network. */
+  linkViews(): readonly LinkView[] {
+    return this.links;
   }
 
   /** Starts the DNS server once (the first container needs it). */
@@ -174,26 +231,69 @@ export class BridgeNetwork {
     throw new Error(`network ${this.name} has no free address left in ${formatIPv4(this.subnet.network)}/${this.subnet.prefixLength}`);
   }
 
-  /** `docker run --network NAME --name NAME`: a container whose eth0 is on this network. */
-  async run(lab: Lab, opts: RunOptions): Promise<Endpoint> {
+  /** The given address (checked) or the next free one, taken. */
+  private take(name: string, given: string | undefined): IPv4Address {
     if (this.closed) throw new Error(`network ${this.name} is closed`);
-    if (this.endpoints.has(opts.name)) throw new Error(`network ${this.name} already has a container named "${opts.name}"`);
+    if (this.nodeAddresses.has(name)) throw new Error(`network ${this.name} already has a node named "${name}"`);
     let address: IPv4Address;
-    if (opts.ipv4Address !== undefined) {
-      address = parseIPv4(opts.ipv4Address);
+    if (given !== undefined) {
+      address = parseIPv4(given);
       if (!this.contains(address) || address === this.subnet.network || address === this.broadcast) {
-        throw new Error(`ipv4_address ${opts.ipv4Address} of "${opts.name}" is not a host address of network ${this.name}`);
+        throw new Error(`ipv4_address ${given} of "${name}" is not a host address of network ${this.name}`);
       }
-      if (this.used.has(address)) throw new Error(`ipv4_address ${opts.ipv4Address} of "${opts.name}" is already in use on network ${this.name}`);
+      if (this.used.has(address)) throw new Error(`ipv4_address ${given} of "${name}" is already in use on network ${this.name}`);
     } else {
       address = this.allocate();
     }
     this.used.add(address);
+    return address;
+  }
+
+  /** A wirelab host (a router, a script host) joins the network as `ifname`. */
+  attachStack(node: string, stack: Stack, opts: { ifname: string; ipv4Address?: string; aliases?: string[] }): StackAttachment {
+    const address = formatIPv4(this.take(node, opts.ipv4Address));
+    this.plugStack(node, stack, opts.ifname, address);
+    this.nodeAddresses.set(node, address);
+    this.dns?.addHost(node, address, { aliases: opts.aliases ?? [], network: this.name });
+    return { name: node, address, ifname: opts.ifname };
+  }
+
+  /** A container already on another network joins this one as `ifname` (compose's second network). */
+  async attach(container: Container, opts: { name: string; ifname: string; ipv4Address?: string; aliases?: string[] }): Promise<Endpoint> {
+    const address = this.take(opts.name, opts.ipv4Address);
     await this.startDns();
     const addressText = formatIPv4(address);
     const tap = openTap(`wl${this.id}n${this.tapCounter++}`.slice(0, IFNAME_MAX), { vnetHdr: this.vnetHdr });
     try {
-      this.bridge.addPort(tap);
+      const impaired = this.plug(tap);
+      await container.attach({ link: tap.ifname, ifname: opts.ifname, address: `${addressText}/${this.subnet.prefixLength}`, mtu: this.mtu });
+      const ep: Endpoint = { name: opts.name, aliases: opts.aliases ?? [], address: addressText, container, tap, impaired, ifname: opts.ifname };
+      this.endpoints.set(opts.name, ep);
+      this.nodeAddresses.set(opts.name, addressText);
+      this.links.push({ node: opts.name, iface: opts.ifname, network: this.name, switch: this.switchName, bridge: this.bridge, port: tap.ifname, impaired, kind: 'container' });
+      this.dns?.addHost(opts.name, addressText, { aliases: opts.aliases ?? [], network: this.name });
+      return ep;
+    } catch (e) {
+      this.used.delete(address);
+      this.bridge.removePort(tap.ifname);
+      await tap.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Makes `name` resolvable on this network's DNS at an address it has elsewhere in the lab (reached through a router). */
+  addRemoteName(name: string, address: string, aliases: readonly string[] = []): void {
+    this.dns?.addHost(name, address, { aliases: [...aliases] });
+  }
+
+  /** `docker run --network NAME --name NAME`: a container whose eth0 is on this network. */
+  async run(lab: Lab, opts: RunOptions): Promise<Endpoint> {
+    const address = this.take(opts.name, opts.ipv4Address);
+    await this.startDns();
+    const addressText = formatIPv4(address);
+    const tap = openTap(`wl${this.id}n${this.tapCounter++}`.slice(0, IFNAME_MAX), { vnetHdr: this.vnetHdr });
+    try {
+      const impaired = this.plug(tap);
       const container = await lab.container({
         link: tap.ifname,
         address: `${formatIPv4(address)}/${this.subnet.prefixLength}`,
@@ -204,8 +304,10 @@ export class BridgeNetwork {
         // As Docker: the embedded DNS server as the only nameserver, the container's own name in its hosts.
         ...(this.dns !== undefined ? { dns: { nameservers: [this.gatewayAddress], options: ['ndots:0'], hosts: { [opts.name]: addressText } } } : {}),
       });
-      const ep: Endpoint = { name: opts.name, aliases: opts.aliases ?? [], address: addressText, container, tap };
+      const ep: Endpoint = { name: opts.name, aliases: opts.aliases ?? [], address: addressText, container, tap, impaired, ifname: 'eth0' };
       this.endpoints.set(opts.name, ep);
+      this.nodeAddresses.set(opts.name, addressText);
+      this.links.push({ node: opts.name, iface: 'eth0', network: this.name, switch: this.switchName, bridge: this.bridge, port: tap.ifname, impaired, kind: 'container' });
       this.dns?.addHost(opts.name, addressText, { aliases: opts.aliases ?? [], network: this.name });
       return ep;
     } catch (e) {
@@ -231,11 +333,11 @@ export class BridgeNetwork {
    *   uplink; a host address in the spec must be the uplink's.
    */
   async publish(spec: string, name: string, opts: PublishOptions & { mode?: PublishMode } = {}): Promise<PublishedPort | NatHandle> {
-    const ep = this.endpoints.get(name);
-    if (ep === undefined) throw new Error(`no container "${name}" on network ${this.name}`);
+    const address = this.nodeAddresses.get(name);
+    if (address === undefined) throw new Error(`no container or host "${name}" on network ${this.name}`);
     const { mode = 'proxy', ...proxyOpts } = opts;
     if (mode === 'proxy') {
-      const p = await publishPort(this.gateway, spec, ep.address, { owner: name, ...proxyOpts });
+      const p = await publishPort(this.gateway, spec, address, { owner: name, ...proxyOpts });
       this.published.push(p);
       return p;
     }
@@ -247,7 +349,7 @@ export class BridgeNetwork {
       protocol: parsed.protocol,
       port: parsed.hostPortStart,
       portEnd: parsed.hostPortEnd,
-      toAddress: ep.address,
+      toAddress: address,
       toPort: parsed.containerPortStart,
       uplink: this.uplinkName,
       ...(onUplink !== undefined ? { address: onUplink } : {}),
@@ -273,9 +375,12 @@ export class BridgeNetwork {
     this.closed = true;
     await Promise.allSettled(this.published.map(async (p) => p.close()));
     this.dns?.close();
-    this.gateway.close();
-    this.bridge.close();
+    if (this.ownsGateway) this.gateway.close();
+    if (this.ownsBridge) this.bridge.close();
+    else for (const l of this.links) this.bridge.removePort(l.port);
+    for (const l of this.links) l.impaired.setOptions({}); // releases frames held for delay
     await Promise.allSettled([...this.endpoints.values()].map((e) => e.tap.close()));
+    await Promise.allSettled(this.pipes.map((p) => p.close()));
     if (this.ownsClock && this.clock instanceof RealClock) this.clock.close();
   }
 }
