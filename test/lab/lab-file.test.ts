@@ -27,7 +27,8 @@ function errorOf(text: string, file = 'lab.yaml'): string {
   throw new Error('the lab loaded, but an error was expected');
 }
 
-const net = (name: string, ip: string, aliases: string[] = []) => [{ network: name, ipv4Address: ip, aliases }];
+const net = (name: string, ip: string, aliases: string[] = []) => [{ network: name, ipv4Address: ip, aliases, ifname: 'eth0', impair: undefined }];
+const netModel = (name: string, subnet: string, gateway: string) => ({ name, subnet, gateway, mtu: 1500, dns: true, switch: name, vlan: 1, gatewayRouter: undefined, impair: undefined });
 
 describe('example labs', () => {
   it('two-containers.yaml: an allocated 10.88.0.0/24, addresses in file order, the directory as the name', () => {
@@ -35,7 +36,7 @@ describe('example labs', () => {
     expect(lab).toEqual<LabModel>({
       name: 'labs',
       file: example('two-containers.yaml'),
-      networks: [{ name: 'lan', subnet: '10.88.0.0/24', gateway: '10.88.0.1', mtu: 1500, dns: true }],
+      networks: [netModel('lan', '10.88.0.0/24', '10.88.0.1')],
       services: [
         {
           name: 'a',
@@ -56,13 +57,17 @@ describe('example labs', () => {
           healthcheck: undefined,
         },
       ],
+      switches: [{ name: 'lan', trunks: [], vlans: [1] }],
+      routers: [],
+      hosts: [],
+      captures: [],
     });
   });
 
   it('web-app.yaml: dependency order, static and allocated addresses, healthcheck, environment forms', () => {
     const lab = loadLabFile(example('web-app.yaml'));
     expect(lab.name).toBe('shop');
-    expect(lab.networks).toEqual([{ name: 'front', subnet: '172.30.0.0/24', gateway: '172.30.0.1', mtu: 1500, dns: true }]);
+    expect(lab.networks).toEqual([netModel('front', '172.30.0.0/24', '172.30.0.1')]);
     expect(lab.services.map((s) => s.name)).toEqual(['db', 'cache', 'api', 'web']);
     const by = new Map(lab.services.map((s) => [s.name, s]));
     // web is pinned at .10; the others get .2, .3, .4 in file order (api, db, cache).
@@ -99,7 +104,7 @@ describe('example labs', () => {
   it('static-addresses.yaml: gateway at .254, allocation starts at the first free host address, healthcheck defaults', () => {
     const lab = loadLabFile(example('static-addresses.yaml'));
     expect(lab.name).toBe('static');
-    expect(lab.networks).toEqual([{ name: 'office', subnet: '192.168.50.0/24', gateway: '192.168.50.254', mtu: 1400, dns: false }]);
+    expect(lab.networks).toEqual([{ ...netModel('office', '192.168.50.0/24', '192.168.50.254'), mtu: 1400, dns: false }]);
     expect(lab.services.map((s) => [s.name, s.networks[0]?.ipv4Address])).toEqual([
       ['client', '192.168.50.1'],
       ['server', '192.168.50.2'],
@@ -344,18 +349,18 @@ services:
     );
   });
 
-  it('service on two networks, and a service that does not say which', () => {
+  it('a service on two networks gets eth0 and eth1; a service that does not say which is refused', () => {
     expect(
       errorOf(`networks: { front: {}, back: {} }
 services:
   web:
-    networks: [front, back]
+    networks: [front, back, front]
   db: {}
 `),
     ).toBe(
       [
-        'lab.yaml:4:15 services.web.networks: lists 2 networks (front, back): this version joins a service to exactly one network',
-        'lab.yaml:5:7 services.db: the lab has 2 networks (front, back): say which one this service joins with networks:',
+        'lab.yaml:4:29 services.web.networks[2]: lists network front twice',
+        'lab.yaml:5:7 services.db: the lab has 2 networks (front, back): say which this service joins with networks:',
       ].join('\n'),
     );
   });

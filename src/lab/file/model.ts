@@ -15,6 +15,62 @@ export interface LabModel {
   networks: NetworkModel[];
   /** In dependency order: every service after the services it depends on. */
   services: ServiceModel[];
+  /** Every switch: the shared ones of `switches:` and one per network of its own, in file order. */
+  switches: SwitchModel[];
+  routers: RouterModel[];
+  hosts: HostModel[];
+  captures: CaptureModel[];
+}
+
+export interface SwitchModel {
+  name: string;
+  /** Switches this one has a trunk cable to (each pair listed once, on the first of the two in file order). */
+  trunks: string[];
+  /** The VLANs of the networks on it (1 for a network's switch of its own). */
+  vlans: number[];
+}
+
+/** One network interface of a node (service, router or host). */
+export interface AttachmentModel {
+  network: string;
+  ipv4Address: string;
+  aliases: string[];
+  /** `eth0`, `eth1`, … in the order the node lists its networks. */
+  ifname: string;
+  /** tc-netem words for this link toward the node, if written. */
+  impair: string | undefined;
+}
+
+export interface RouteModel {
+  /** CIDR or 'default'. */
+  dest: string;
+  via: string;
+}
+
+export interface RouterModel {
+  name: string;
+  networks: AttachmentModel[];
+  routes: RouteModel[];
+  uplink: string | undefined;
+  nat: 'masquerade' | undefined;
+}
+
+export interface HostModel {
+  name: string;
+  /** Absolute path of the Node module it runs. */
+  script: string;
+  environment: Record<string, string>;
+  networks: AttachmentModel[];
+  ports: string[];
+}
+
+export interface CaptureModel {
+  name: string;
+  /** Absolute path of the pcapng file. */
+  file: string;
+  /** Networks, switches, or `node:iface`. */
+  of: string[];
+  filter: string | undefined;
 }
 
 export interface NetworkModel {
@@ -26,6 +82,14 @@ export interface NetworkModel {
   mtu: number;
   /** The gateway answers DNS for the lab's names (default true). */
   dns: boolean;
+  /** The switch it lives on (its own, named after it, unless `switch:` was written). */
+  switch: string;
+  /** The access VLAN of its ports (1 on a switch of its own). */
+  vlan: number;
+  /** The router holding the gateway address, or undefined for the network's own gateway host (`<network>-gw`). */
+  gatewayRouter: string | undefined;
+  /** tc-netem words for every link of the network, if written. */
+  impair: string | undefined;
 }
 
 export type DependencyCondition = 'service_started' | 'service_healthy';
@@ -44,8 +108,8 @@ export interface ServiceModel {
   /** argv of the container's main process; undefined: the container only sleeps (no image here). */
   command: string[] | undefined;
   environment: Record<string, string>;
-  /** Exactly one network in this version. */
-  networks: Array<{ network: string; ipv4Address: string; aliases: string[] }>;
+  /** eth0 on the first (its default route), eth1 on the second, … */
+  networks: AttachmentModel[];
   /** Docker `-p` specs as written, each already checked with parsePortSpec. */
   ports: string[];
   dependsOn: Array<{ service: string; condition: DependencyCondition }>;

@@ -20,8 +20,13 @@
  * - healthcheck: interval 30s, timeout 30s, retries 3, start_period 0s.
  */
 import { PortSpecError, expandPortSpec, parsePortSpec, type PortMapping } from '../../nat/portspec.js';
-import type { DependencyCondition, HealthcheckModel, LabModel, NetworkModel, ServiceModel } from './model.js';
-import { LAB_NAME_PATTERN, type LabFile, type NetworkFile, type ServiceFile } from './schema.js';
+import { dirname, resolve } from 'node:path';
+import { parseNetemSpec } from '../../link/netem-spec.js';
+import { parseCidr, parseIPv4 } from '../../wire/address.js';
+import type { AttachmentModel, CaptureModel, DependencyCondition, HealthcheckModel, HostModel, LabModel, RouteModel, RouterModel, ServiceModel } from './model.js';
+import { AttachmentPlanner } from './normalize-nodes.js';
+import { ipToInt, normalizeNetworks, normalizeSwitches } from './normalize-networks.js';
+import { LAB_NAME_PATTERN, type CaptureFile, type LabFile, type RouterFile, type ServiceFile } from './schema.js';
 
 type PathSegment = string | number;
 
@@ -59,69 +64,47 @@ function inFileOrder<T>(obj: Record<string, T>, path: readonly PathSegment[], ct
   return entries.sort((a, b) => rank(a[0]) - rank(b[0]));
 }
 
-const DEFAULT_MTU = 1500;
 const DEFAULT_INTERVAL_MS = 30_000;
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_RETRIES = 3;
-/** wirelab's pool for networks without ipam: 10.88.N.0/24. */
-const AUTO_POOL_BASE = ipToInt('10.88.0.0');
 
 export function normalizeLab(file: LabFile, ctx: NormalizeContext): LabModel {
   const { report } = ctx;
   const name = file.name ?? defaultLabName(ctx.directoryName, report);
+  const baseDir = dirname(resolve(ctx.file));
 
   const serviceEntries = inFileOrder(file.services, ['services'], ctx);
   const networkEntries = inFileOrder(file.networks ?? {}, ['networks'], ctx);
+  const routerEntries = inFileOrder(file.routers ?? {}, ['routers'], ctx);
+  const hostEntries = inFileOrder(file.hosts ?? {}, ['hosts'], ctx);
   const networks = normalizeNetworks(networkEntries, report);
+  const switches = normalizeSwitches(inFileOrder(file.switches ?? {}, ['switches'], ctx), networks, new Map(networkEntries), report);
   const byNetwork = new Map(networks.map((n) => [n.model.name, n]));
   const declaredNetworks = ctx.alsoDeclared?.networks ?? networkEntries.map(([n]) => n);
   const serviceNames = ctx.alsoDeclared?.services ?? serviceEntries.map(([n]) => n);
+  checkNodeNames(serviceEntries, routerEntries, hostEntries, report);
 
-  // First pass: each service's network, static address and aliases.
-  const attachments = new Map<string, { network: NetState; staticAddress: number | undefined; aliases: string[] } | undefined>();
-  for (const [svc, def] of serviceEntries) {
-    attachments.set(svc, attachService(svc, def, declaredNetworks, byNetwork, report));
-  }
-  // Statics are reserved before anything is allocated.
-  for (const [svc, att] of attachments) {
-    if (att?.staticAddress === undefined) continue;
-    const path = ['services', svc, 'networks', att.network.model.name, 'ipv4_address'];
-    const other = att.network.used.get(att.staticAddress);
-    if (other !== undefined) {
-      report(path, `${intToIp(att.staticAddress)} is already ${other === '' ? "the network's gateway" : `the address of service ${other}`}`);
-      continue;
+  const planner = new AttachmentPlanner(declaredNetworks, byNetwork, report);
+  for (const [svc, def] of serviceEntries) planner.add('services', svc, def.networks);
+  for (const [host, def] of hostEntries) planner.add('hosts', host, def.networks);
+  for (const [router, def] of routerEntries) planner.add('routers', router, def.networks);
+  const attachments = planner.assign();
+  for (const [kind, entries] of [['services', serviceEntries], ['hosts', hostEntries], ['routers', routerEntries]] as const) {
+    for (const [node] of entries) for (const a of attachments.get(`${kind}/${node}`) ?? []) {
+      if (a.impair !== undefined) checkImpair(a.impair, [kind, node, 'networks', a.network, 'impair'], report);
     }
-    att.network.used.set(att.staticAddress, svc);
   }
-  const addresses = new Map<string, string>();
-  for (const [svc, att] of attachments) {
-    if (att === undefined) continue;
-    if (att.staticAddress !== undefined) {
-      addresses.set(svc, intToIp(att.staticAddress));
-      continue;
-    }
-    const a = allocate(att.network, svc);
-    if (a === undefined) {
-      const n = att.network.model;
-      report(['services', svc], `network ${n.name} (${n.subnet}) has no free address left for this service`);
-      continue;
-    }
-    addresses.set(svc, intToIp(a));
-  }
+  for (const n of networks) if (n.model.impair !== undefined) checkImpair(n.model.impair, ['networks', n.model.name, 'impair'], report);
 
-  checkPortClashes(serviceEntries, report);
+  checkPortClashes([...serviceEntries.map(([n, d]) => ['services', n, d.ports] as const), ...hostEntries.map(([n, d]) => ['hosts', n, d.ports] as const)], report);
 
   const services = new Map<string, ServiceModel>();
   for (const [svc, def] of serviceEntries) {
-    const att = attachments.get(svc);
     services.set(svc, {
       name: svc,
       command: normalizeCommand(def.command, ['services', svc, 'command'], report),
       environment: normalizeEnvironment(def.environment, ['services', svc, 'environment'], report),
-      networks:
-        att === undefined
-          ? []
-          : [{ network: att.network.model.name, ipv4Address: addresses.get(svc) ?? '', aliases: att.aliases }],
+      networks: attachments.get(`services/${svc}`) ?? [],
       ports: (def.ports ?? []).map((p) => String(p)),
       dependsOn: normalizeDependsOn(svc, def, serviceNames, report),
       healthcheck: normalizeHealthcheck(def.healthcheck, ['services', svc, 'healthcheck'], report),
@@ -138,7 +121,108 @@ export function normalizeLab(file: LabFile, ctx: NormalizeContext): LabModel {
     }
   }
 
-  return { name, file: ctx.file, networks: networks.map((n) => n.model), services: dependencyOrder(services, report) };
+  const routers: RouterModel[] = routerEntries.map(([r, def]) => normalizeRouter(r, def, attachments.get(`routers/${r}`) ?? [], report));
+  const hosts: HostModel[] = hostEntries.map(([h, def]) => ({
+    name: h,
+    script: resolve(baseDir, def.script),
+    environment: normalizeEnvironment(def.environment, ['hosts', h, 'environment'], report),
+    networks: attachments.get(`hosts/${h}`) ?? [],
+    ports: (def.ports ?? []).map((p) => String(p)),
+  }));
+  const nodes = new Map<string, number>();
+  for (const [kind, entries] of [['services', serviceEntries], ['hosts', hostEntries], ['routers', routerEntries]] as const) {
+    for (const [node] of entries) nodes.set(node, (attachments.get(`${kind}/${node}`) ?? []).length);
+  }
+  const captures = inFileOrder(file.captures ?? {}, ['captures'], ctx).map(([c, def]) =>
+    normalizeCapture(c, def, baseDir, { networks: declaredNetworks, switches: switches.map((s) => s.name), nodes }, report),
+  );
+
+  return {
+    name,
+    file: ctx.file,
+    networks: networks.map((n) => n.model),
+    services: dependencyOrder(services, report),
+    switches,
+    routers,
+    hosts,
+    captures,
+  };
+}
+
+/** A service, router and host share one namespace of names (each is a DNS name and a `node` of `node:iface`). */
+function checkNodeNames(services: Array<[string, unknown]>, routers: Array<[string, unknown]>, hosts: Array<[string, unknown]>, report: Report): void {
+  const seen = new Map<string, string>();
+  for (const [kind, entries] of [['services', services], ['routers', routers], ['hosts', hosts]] as const) {
+    for (const [n] of entries) {
+      const other = seen.get(n);
+      if (other !== undefined) report([kind, n], `the name ${n} is already ${other}'s (services, routers and hosts share one set of names)`, { atKey: true });
+      else seen.set(n, `${kind}.${n}`);
+    }
+  }
+}
+
+function checkImpair(text: string, path: PathSegment[], report: Report): void {
+  try {
+    parseNetemSpec(text);
+  } catch (e) {
+    report(path, e instanceof Error ? e.message : String(e));
+  }
+}
+
+const ROUTE_PATTERN = /^\s*(default|\d+\.\d+\.\d+\.\d+\/\d+)\s+via\s+(\d+\.\d+\.\d+\.\d+)\s*$/;
+
+function normalizeRouter(name: string, def: RouterFile, networks: AttachmentModel[], report: Report): RouterModel {
+  const routes: RouteModel[] = [];
+  for (const [i, text] of (def.routes ?? []).entries()) {
+    const m = ROUTE_PATTERN.exec(text);
+    if (m === null) {
+      report(['routers', name, 'routes', i], `"${text}" is not a route: write "DEST via GATEWAY", e.g. "10.2.0.0/24 via 10.9.0.2" or "default via 10.9.0.1"`);
+      continue;
+    }
+    try {
+      if (m[1] !== 'default') parseCidr(m[1]!);
+      parseIPv4(m[2]!);
+    } catch (e) {
+      report(['routers', name, 'routes', i], `"${text}": ${e instanceof Error ? e.message : String(e)}`);
+      continue;
+    }
+    routes.push({ dest: m[1]!, via: m[2]! });
+  }
+  if (def.uplink !== undefined && !networks.some((a) => a.network === def.uplink)) {
+    report(['routers', name, 'uplink'], `router ${name} does not join network ${def.uplink} (it joins ${networks.map((a) => a.network).join(', ') || 'none'})`);
+  }
+  if (def.nat !== undefined && def.uplink === undefined) {
+    report(['routers', name, 'nat'], 'NAT needs an uplink: add uplink: <network> (the network toward the outside)');
+  }
+  return { name, networks, routes, uplink: def.uplink, nat: def.nat };
+}
+
+function normalizeCapture(
+  name: string,
+  def: CaptureFile,
+  baseDir: string,
+  known: { networks: string[]; switches: string[]; nodes: Map<string, number> },
+  report: Report,
+): CaptureModel {
+  for (const [i, target] of def.of.entries()) {
+    const path = ['captures', name, 'of', i];
+    const [node, iface] = target.split(':', 2) as [string, string | undefined];
+    if (iface === undefined) {
+      if (known.networks.includes(target) || known.switches.includes(target)) continue;
+      const count = known.nodes.get(target);
+      if (count === 1) continue;
+      report(path, count !== undefined
+        ? `${target} has ${count} interfaces: write ${target}:eth0 … ${target}:eth${count - 1}`
+        : `"${target}" is not a network, switch or node of this lab (networks: ${known.networks.join(', ') || 'none'})`);
+      continue;
+    }
+    const count = known.nodes.get(node);
+    if (count === undefined) report(path, `"${target}": no service, router or host named ${node}`);
+    else if (!/^eth\d+$/.test(iface) || Number(iface.slice(3)) >= count) {
+      report(path, `"${target}": ${node} has ${Array.from({ length: count }, (_, k) => `eth${k}`).join(', ') || 'no interfaces'}`);
+    }
+  }
+  return { name, file: resolve(baseDir, def.file), of: def.of, filter: def.filter };
 }
 
 function defaultLabName(directoryName: string, report: Report): string {
@@ -151,180 +235,18 @@ function defaultLabName(directoryName: string, report: Report): string {
   return name;
 }
 
-// ---- networks --------------------------------------------------------------
-
-interface NetState {
-  model: NetworkModel;
-  base: number;
-  prefix: number;
-  /** address → service name ('' for the gateway). */
-  used: Map<number, string>;
-  /** Next candidate for allocation. */
-  next: number;
-}
-
-function normalizeNetworks(defs: Array<[string, NetworkFile | null]>, report: Report): NetState[] {
-  const out: NetState[] = [];
-  const declared: Array<{ name: string; base: number; prefix: number }> = [];
-  // Declared subnets first, so automatic ones can avoid them.
-  for (const [name, def] of defs) {
-    const cfg = def?.ipam?.config[0];
-    if (cfg === undefined) continue;
-    const path = ['networks', name, 'ipam', 'config', 0, 'subnet'];
-    const [ip, prefixText] = cfg.subnet.split('/') as [string, string];
-    const prefix = Number(prefixText);
-    const addr = ipToInt(ip);
-    const base = addr & maskOf(prefix);
-    if ((base >>> 0) !== addr) {
-      report(path, `"${cfg.subnet}" has host bits set: the subnet is ${intToIp(base)}/${prefix}`);
-      continue;
-    }
-    if (prefix > 30) {
-      report(path, `"${cfg.subnet}" is too small: a network needs room for a gateway and a container (at most /30)`);
-      continue;
-    }
-    const clash = declared.find((d) => overlaps(d.base, d.prefix, base, prefix));
-    if (clash !== undefined) {
-      report(path, `"${cfg.subnet}" overlaps network ${clash.name}'s subnet ${intToIp(clash.base)}/${clash.prefix}`);
-      continue;
-    }
-    declared.push({ name, base: base >>> 0, prefix });
-  }
-  let auto = 0;
-  for (const [name, def] of defs) {
-    const mtu = def?.mtu ?? DEFAULT_MTU;
-    const dns = def?.dns ?? true;
-    const cfg = def?.ipam?.config[0];
-    let base: number;
-    let prefix: number;
-    let gateway: number;
-    if (cfg === undefined) {
-      // No ipam: 10.88.N.0/24, N counting in file order, skipping declared subnets.
-      for (;;) {
-        const candidate = (AUTO_POOL_BASE + auto * 256) >>> 0;
-        auto++;
-        if (!declared.some((d) => overlaps(d.base, d.prefix, candidate, 24))) {
-          base = candidate;
-          break;
-        }
-      }
-      prefix = 24;
-      gateway = base + 1;
-    } else {
-      const d = declared.find((x) => x.name === name);
-      if (d === undefined) continue; // its subnet was reported
-      base = d.base;
-      prefix = d.prefix;
-      gateway = base + 1;
-      if (cfg.gateway !== undefined) {
-        const g = ipToInt(cfg.gateway);
-        const path = ['networks', name, 'ipam', 'config', 0, 'gateway'];
-        const why = hostAddressProblem(g, base, prefix);
-        if (why !== undefined) {
-          report(path, `${cfg.gateway} ${why} ${intToIp(base)}/${prefix}`);
-          continue;
-        }
-        gateway = g;
-      }
-    }
-    out.push({
-      model: { name, subnet: `${intToIp(base)}/${prefix}`, gateway: intToIp(gateway), mtu, dns },
-      base,
-      prefix,
-      used: new Map([[gateway, '']]),
-      next: base + 1,
-    });
-  }
-  return out;
-}
-
-function allocate(net: NetState, svc: string): number | undefined {
-  const broadcast = net.base + 2 ** (32 - net.prefix) - 1;
-  for (let a = net.next; a < broadcast; a++) {
-    if (!net.used.has(a)) {
-      net.used.set(a, svc);
-      net.next = a + 1;
-      return a;
-    }
-  }
-  return undefined;
-}
-
-/** Why `addr` is not a host address of base/prefix ("is outside"…), or undefined. */
-function hostAddressProblem(addr: number, base: number, prefix: number): string | undefined {
-  if (((addr & maskOf(prefix)) >>> 0) !== base) return 'is outside the subnet';
-  if (addr === base) return 'is the network address of';
-  if (addr === base + 2 ** (32 - prefix) - 1) return 'is the broadcast address of';
-  return undefined;
-}
-
-function attachService(
-  svc: string,
-  def: ServiceFile,
-  declared: string[],
-  byNetwork: Map<string, NetState>,
-  report: Report,
-): { network: NetState; staticAddress: number | undefined; aliases: string[] } | undefined {
-  // A declared network missing from byNetwork had its own problem reported: say nothing more here.
-  const base = ['services', svc];
-  const list = def.networks;
-  if (list === undefined) {
-    if (declared.length === 1) {
-      const only = byNetwork.get(declared[0]!);
-      return only === undefined ? undefined : { network: only, staticAddress: undefined, aliases: [] };
-    }
-    if (declared.length === 0) {
-      report(base, 'the lab declares no network to join: add one under the top-level networks: (e.g. networks: { net: {} })');
-    } else {
-      report(base, `the lab has ${declared.length} networks (${declared.join(', ')}): say which one this service joins with networks:`);
-    }
-    return undefined;
-  }
-  const entries: Array<[string, { ipv4_address?: string | undefined; aliases?: string[] | undefined } | null, PathSegment]> = Array.isArray(list)
-    ? list.map((n, i) => [n, null, i])
-    : Object.entries(list).map(([n, v]) => [n, v, n]);
-  const path = [...base, 'networks'];
-  if (entries.length === 0) {
-    report(path, 'lists no network: a service joins exactly one network');
-    return undefined;
-  }
-  if (entries.length > 1) {
-    report(path, `lists ${entries.length} networks (${entries.map((e) => e[0]).join(', ')}): this version joins a service to exactly one network`);
-    return undefined;
-  }
-  const [netName, opts, seg] = entries[0]!;
-  const net = byNetwork.get(netName);
-  if (net === undefined) {
-    if (!declared.includes(netName)) {
-      report([...path, seg], `unknown network "${netName}" (${declaredList('networks', declared)})`, { atKey: true });
-    }
-    return undefined;
-  }
-  let staticAddress: number | undefined;
-  if (opts?.ipv4_address !== undefined) {
-    const a = ipToInt(opts.ipv4_address);
-    const why = hostAddressProblem(a, net.base, net.prefix);
-    if (why !== undefined) {
-      report([...path, netName, 'ipv4_address'], `${opts.ipv4_address} ${why} ${net.model.subnet} of network ${netName}`);
-      return undefined;
-    }
-    staticAddress = a;
-  }
-  return { network: net, staticAddress, aliases: opts?.aliases ?? [] };
-}
-
 function declaredList(what: string, names: string[]): string {
   return names.length === 0 ? `the lab declares no ${what}` : `declared: ${names.join(', ')}`;
 }
 
 // ---- ports ----------------------------------------------------------------
 
-function checkPortClashes(services: Array<[string, ServiceFile]>, report: Report): void {
+function checkPortClashes(nodes: ReadonlyArray<readonly ['services' | 'hosts', string, ReadonlyArray<string | number> | undefined]>, report: Report): void {
   const published: Array<{ m: PortMapping; where: string }> = [];
-  for (const [svc, def] of services) {
-    for (const [i, raw] of (def.ports ?? []).entries()) {
+  for (const [kind, svc, ports] of nodes) {
+    for (const [i, raw] of (ports ?? []).entries()) {
       const spec = String(raw);
-      const path = ['services', svc, 'ports', i];
+      const path = [kind, svc, 'ports', i];
       let mappings: PortMapping[];
       try {
         mappings = expandPortSpec(parsePortSpec(spec));
@@ -346,7 +268,7 @@ function checkPortClashes(services: Array<[string, ServiceFile]>, report: Report
           clashed = true;
         }
       }
-      if (!clashed) for (const m of mappings) if (m.hostPort !== 0) published.push({ m, where: `services.${svc}.ports[${i}] ("${spec}")` });
+      if (!clashed) for (const m of mappings) if (m.hostPort !== 0) published.push({ m, where: `${kind}.${svc}.ports[${i}] ("${spec}")` });
     }
   }
 }
@@ -560,22 +482,3 @@ function dependencyOrder(services: Map<string, ServiceModel>, report: Report): S
   return out;
 }
 
-// ---- IPv4 arithmetic ------------------------------------------------------------
-
-function ipToInt(ip: string): number {
-  const p = ip.split('.').map(Number);
-  return (((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0);
-}
-
-function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
-function maskOf(prefix: number): number {
-  return prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
-}
-
-function overlaps(a: number, ap: number, b: number, bp: number): boolean {
-  const p = Math.min(ap, bp);
-  return ((a & maskOf(p)) >>> 0) === ((b & maskOf(p)) >>> 0);
-}

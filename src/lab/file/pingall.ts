@@ -28,10 +28,11 @@ export async function pingAll(rows: readonly ServiceRow[], opts: { count?: numbe
   const timeoutS = opts.timeoutS ?? 2;
   const jobs: Array<Promise<PingPair>> = [];
   for (const a of rows) {
+    if (a.namespace === '') continue; // a wirelab host or router is pinged, it does not run ping
     for (const b of rows) {
       if (a === b) continue;
       jobs.push(
-        run('ip', ['netns', 'exec', a.namespace, 'ping', '-n', '-q', '-c', String(count), '-W', String(timeoutS), b.address], { timeout: (timeoutS * count + 5) * 1000 })
+        run('ip', ['netns', 'exec', a.namespace, 'ping', '-n', '-q', '-c', String(count), '-W', String(timeoutS), b.address.split(',')[0]!], { timeout: (timeoutS * count + 5) * 1000 })
           .then((r) => r.stdout, (e: { stdout?: string }) => e.stdout ?? '')
           .then((out) => ({ from: a.name, to: b.name, lossPercent: Number(/(\d+(?:\.\d+)?)% packet loss/.exec(out)?.[1] ?? 100) })),
       );
@@ -44,7 +45,7 @@ export async function pingAll(rows: readonly ServiceRow[], opts: { count?: numbe
 
 /** Mininet's shape: one line per service with the ones it reached, `X` for a loss; then the total. */
 export function formatPingAll(rows: readonly ServiceRow[], r: PingAllResult): string {
-  const lines = rows.map((a) => {
+  const lines = rows.filter((a) => a.namespace !== '').map((a) => {
     const cells = rows.filter((b) => b !== a).map((b) => {
       const p = r.pairs.find((x) => x.from === a.name && x.to === b.name);
       return p !== undefined && p.lossPercent === 0 ? b.name : 'X';

@@ -36,6 +36,18 @@ const duration = z
   .string({ error: 'must be a duration such as 1s, 500ms or 1m30s' })
   .regex(DURATION_PATTERN, { error: 'must be a duration such as 1s, 500ms or 1m30s' });
 const stringList = z.array(z.string());
+const switchName = z
+  .string()
+  .regex(NAME_PATTERN, { error: 'a switch name may contain only letters, digits, ".", "_" and "-"' });
+/** tc-netem's words, checked in normalize.ts by src/link/netem-spec.ts. */
+const netemText = z
+  .string({ error: 'must be netem words such as "delay 20ms 5ms loss 1%"' })
+  .meta({ description: 'Impairment in tc-netem\'s words: delay TIME [JITTER], loss PERCENT, duplicate PERCENT, reorder PERCENT, rate RATE, limit PACKETS. E.g. "delay 20ms 5ms loss 1%".' });
+const vlanId = z
+  .number({ error: 'must be a VLAN id from 1 to 4094' })
+  .int({ error: 'must be a VLAN id from 1 to 4094' })
+  .min(1, { error: 'must be a VLAN id from 1 to 4094' })
+  .max(4094, { error: 'must be a VLAN id from 1 to 4094' });
 
 const ipamConfigSchema = z
   .strictObject({
@@ -65,6 +77,13 @@ export const networkSchema = z
       .optional()
       .meta({ description: 'Link MTU (default 1500).' }),
     dns: z.boolean().optional().meta({ description: 'wirelab: the gateway answers DNS for the lab\'s names (default true).' }),
+    switch: switchName
+      .optional()
+      .meta({ description: 'wirelab: the switch this network is a VLAN of (one of switches:). Default: a switch of its own.' }),
+    vlan: vlanId
+      .optional()
+      .meta({ description: 'wirelab: the access VLAN of this network\'s ports on its switch (needed when networks share a switch).' }),
+    impair: netemText.optional().meta({ description: 'wirelab: impair every link of this network toward its node, in tc-netem\'s words.' }),
   })
   .meta({ description: 'A wirelab bridge network.' });
 
@@ -74,7 +93,19 @@ const serviceNetworkSchema = z.strictObject({
     .array(z.string().regex(ALIAS_PATTERN, { error: 'must be a DNS name (letters, digits, "-", "_", dot-separated labels)' }))
     .optional()
     .meta({ description: 'More DNS names for this service on this network.' }),
+  impair: netemText.optional().meta({ description: 'wirelab: impair this link toward the node, in tc-netem\'s words.' }),
 });
+
+const networksField = z
+  .union([z.array(networkName), z.record(networkName, z.union([serviceNetworkSchema, z.null()]))], {
+    error: 'must be a list of network names or a map of network name to { ipv4_address, aliases, impair }',
+  })
+  .optional();
+
+const portsField = z
+  .array(z.union([z.string(), z.number()]), { error: 'must be a list of port specs such as "8080:80"' })
+  .optional()
+  .meta({ description: 'Published ports, docker -p syntax: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]. Default host address 127.0.0.1.' });
 
 const healthcheckSchema = z
   .strictObject({
@@ -106,16 +137,8 @@ export const serviceSchema = z
         error: 'must be a map of KEY: value or a list of "KEY=value"',
       })
       .optional(),
-    networks: z
-      .union([z.array(networkName), z.record(networkName, z.union([serviceNetworkSchema, z.null()]))], {
-        error: 'must be a list of network names or a map of network name to { ipv4_address, aliases }',
-      })
-      .optional()
-      .meta({ description: 'The network this service joins (exactly one in this version).' }),
-    ports: z
-      .array(z.union([z.string(), z.number()]), { error: 'must be a list of port specs such as "8080:80"' })
-      .optional()
-      .meta({ description: 'Published ports, docker -p syntax: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp]. Default host address 127.0.0.1.' }),
+    networks: networksField.meta({ description: 'The networks this service joins: eth0 on the first (its default route), eth1 on the second, …' }),
+    ports: portsField,
     depends_on: z
       .union(
         [
@@ -138,6 +161,58 @@ export const serviceSchema = z
   })
   .meta({ description: 'A container.' });
 
+export const switchSchema = z
+  .strictObject({
+    trunks: z
+      .array(switchName, { error: 'must be a list of switch names' })
+      .optional()
+      .meta({ description: 'Switches this one has a trunk cable to: it carries every VLAN both switches have, tagged.' }),
+  })
+  .meta({ description: 'wirelab: a VLAN-aware switch that several networks share, one VLAN each.' });
+
+export const routerSchema = z
+  .strictObject({
+    networks: networksField.meta({
+      description: 'The networks the router joins (eth0, eth1, … in order). Without ipv4_address it takes the network\'s gateway address.',
+    }),
+    routes: z
+      .array(z.string({ error: 'must be a route such as "10.2.0.0/24 via 10.9.0.2"' }), { error: 'must be a list of routes' })
+      .optional()
+      .meta({ description: 'Static routes in ip-route words: "DEST via GATEWAY" (DEST a CIDR or default).' }),
+    uplink: networkName.optional().meta({ description: 'The network toward the outside: NAT applies to what leaves through it.' }),
+    nat: z
+      .enum(['masquerade'], { error: 'nat must be masquerade' })
+      .optional()
+      .meta({ description: 'masquerade: what leaves through the uplink takes the router\'s uplink address (Docker\'s MASQUERADE).' }),
+  })
+  .meta({ description: 'wirelab: a router (a wirelab host forwarding between networks).' });
+
+export const hostSchema = z
+  .strictObject({
+    script: z
+      .string({ error: 'must be the path of a Node module (relative to the lab file)' })
+      .meta({ description: 'A Node module whose default export, async ({ stack, name, env }) => close?, runs on this wirelab host.' }),
+    networks: networksField.meta({ description: 'The networks this host joins.' }),
+    environment: z
+      .union([z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])), stringList], {
+        error: 'must be a map of KEY: value or a list of "KEY=value"',
+      })
+      .optional(),
+    ports: portsField,
+  })
+  .meta({ description: 'wirelab: a wirelab host (user-space TCP/IP) running a Node script: the Node net/http API on wirelab TCP.' });
+
+export const captureSchema = z
+  .strictObject({
+    file: z.string({ error: 'must be a file path' }).meta({ description: 'The pcapng file (relative to the lab file).' }),
+    of: z
+      .array(z.string(), { error: 'must be a list of networks, switches or node:iface' })
+      .min(1, { error: 'must name at least one network, switch or node:iface' })
+      .meta({ description: 'What to capture: networks, switches, or node interfaces such as web:eth0.' }),
+    filter: z.string().optional().meta({ description: 'A tcpdump-style filter (a documented subset), e.g. "tcp port 80".' }),
+  })
+  .meta({ description: 'wirelab: a capture written for as long as the lab is up.' });
+
 export const labFileSchema = z
   .strictObject({
     name: z
@@ -151,12 +226,23 @@ export const labFileSchema = z
       .record(networkName, z.union([networkSchema, z.null()]), { error: 'must be a map of network name to network' })
       .optional(),
     services: z.record(serviceName, serviceSchema, { error: 'must be a map of service name to service' }),
+    switches: z
+      .record(switchName, z.union([switchSchema, z.null()]), { error: 'must be a map of switch name to switch' })
+      .optional(),
+    routers: z.record(serviceName, routerSchema, { error: 'must be a map of router name to router' }).optional(),
+    hosts: z.record(serviceName, hostSchema, { error: 'must be a map of host name to host' }).optional(),
+    captures: z.record(z.string(), captureSchema, { error: 'must be a map of capture name to capture' }).optional(),
   })
   .meta({ title: 'wirelab lab file', description: 'A wirelab lab: containers on user-space networks, in docker compose\'s words.' });
 
 export type LabFile = z.infer<typeof labFileSchema>;
 export type NetworkFile = z.infer<typeof networkSchema>;
 export type ServiceFile = z.infer<typeof serviceSchema>;
+export type RouterFile = z.infer<typeof routerSchema>;
+export type HostFile = z.infer<typeof hostSchema>;
+export type CaptureFile = z.infer<typeof captureSchema>;
+export type SwitchFile = z.infer<typeof switchSchema>;
+export type AttachmentsFile = ServiceFile['networks'];
 
 /** The JSON Schema of the lab file, as committed in schema/wirelab-lab.schema.json. */
 export function labFileJsonSchema(): Record<string, unknown> {
