@@ -61,7 +61,8 @@ const HOSTS = [
   { name: 'worker', address: '172.30.0.6', runs: `fetches http://${INTERNET}/ every 2 s` },
 ] as const;
 /** db's cable, bridge → db, as `tc qdisc add dev … netem delay 20ms loss 1%`. */
-const DB_IMPAIRMENT = { delayMs: 20, loss: 0.01, seed: 7 };
+// Seeded, so the same frames are lost run after run (here: a ping's and one more; TCP and a retry recover).
+const DB_IMPAIRMENT = { delayMs: 20, loss: 0.01, seed: 4 };
 const WORKER_EVERY_MS = 2000;
 
 /** Everything the demo made, closed in one place. */
@@ -259,7 +260,7 @@ export async function runMemoryDemo(opts: MemoryDemoOptions): Promise<boolean> {
       });
       const loss = Math.round((100 * (sent - answered)) / sent);
       lines.push(`*** Results: ${loss}% dropped (${answered}/${sent} received)` +
-        (retried > 0 ? `; ${retried} echo request(s) lost on db's cable and sent again` : ''));
+        (retried > 0 ? `; ${retried} ping(s) sent again after a frame lost on db's cable` : ''));
       if (answered !== sent) throw new Error(lines.slice(1).join('; '));
       return lines.join('\n');
     });
@@ -301,7 +302,7 @@ export async function runMemoryDemo(opts: MemoryDemoOptions): Promise<boolean> {
     write('');
     write(`summary: ${lab.stacks.length} wirelab hosts on 2 bridges, ${lab.dns.stats.queries.udp + lab.dns.stats.queries.tcp} DNS queries answered by app-gw, ` +
       `${proxy.connections} connection(s) through 127.0.0.1:${opts.port}, db's cable lost ${dbStats.lost} of ${dbStats.sent} frames` +
-      (dbStats.lost > 0 ? ' (TCP retransmitted, pings were sent again)' : ''));
+      (dbStats.lost > 0 ? ' and nothing failed: TCP retransmits, ARP and ping retries made up for them' : ''));
     if (opts.stay) {
       write('');
       write(`up until Ctrl-C; try:  curl http://127.0.0.1:${opts.port}/   (and afterwards: wireshark ${opts.pcapPath})`);
@@ -312,7 +313,7 @@ export async function runMemoryDemo(opts: MemoryDemoOptions): Promise<boolean> {
   } catch (e) {
     ok = false;
     write('');
-    write(`demo FAILED: ${e instanceof StepFailed ? e.message : (e as Error).stack ?? String(e)}`);
+    write(`demo FAILED: ${e instanceof Error ? e.message : String(e)}`);
   } finally {
     await lab?.close();
   }

@@ -5,7 +5,7 @@
  * capture must open in the real tshark without a malformed frame.
  */
 import { execFile, spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -73,6 +73,21 @@ describe('runMemoryDemo', () => {
     for (const n of ['web', 'api', 'db', 'app-gw', 'internet']) expect(names).toContain(n);
   });
 
+  it('says "demo FAILED: <reason>" and returns false when the host port is taken, closing everything', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as net.AddressInfo).port;
+    const lines: string[] = [];
+    try {
+      const ok = await runMemoryDemo({ port, stay: false, pcapPath: join(dir, 'taken.pcapng'), out: (l) => lines.push(l) });
+      expect(ok).toBe(false);
+      expect(lines.join('\n')).toMatch(new RegExp(`^demo FAILED: .*127\\.0\\.0\\.1:${port}.*in use`, 'm'));
+      expect(lines.join('\n')).not.toMatch(/demo passed/);
+    } finally {
+      taken.close();
+    }
+  });
+
   it('runs as an unprivileged user (uid 65534) and exits 0 on its own', async () => {
     const pcapPath = join(dir, 'nobody.pcapng');
     const port = await freePort();
@@ -86,6 +101,8 @@ describe('runMemoryDemo', () => {
     expect('code' in r ? r.code : 0, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/^demo passed/m);
     expect(r.stdout).toMatch(/0% dropped/);
+    // The capture was written by that user: proof the demo ran without root.
+    if (asNobody.length > 0) expect((await stat(pcapPath)).uid).toBe(65534);
   });
 
   it('with stay, serves a real curl on the published port until SIGINT, then exits 0 with "demo passed"', async () => {
