@@ -27,3 +27,12 @@ export {
 } from './registry.js';
 export { CommandError, type RunResult } from './command.js';
 export { BridgeNetwork, type BridgeNetworkOptions, type RunOptions as NetworkRunOptions, type Endpoint } from './network.js';
+export {
+  TOPOLOGY_NODE_KINDS,
+  type Topology,
+  type TopologyEdge,
+  type TopologyNode,
+  type TopologyNodeKind,
+} from './graph.js';
+export { topologyToMermaid } from './graph-mermaid.js';
+export { topologyToSvg, type SvgOptions } from './graph-svg.js';
