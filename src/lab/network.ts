@@ -96,6 +96,14 @@ export interface RunOptions {
   sysctls?: Record<string, string>;
   /** The namespace's name; default `wl-` + a random id. */
   namespace?: string;
+  /** Plug into this switch instead of the network's (another switch carrying the network's VLAN). */
+  switch?: SwitchRef;
+}
+
+/** A switch by name, as a lab knows it. */
+export interface SwitchRef {
+  name: string;
+  bridge: Bridge;
 }
 
 /** One container attached to the network (Docker's endpoint). */
@@ -192,19 +200,27 @@ export class BridgeNetwork {
   }
 
   /** An in-memory cable from `stack` (as `ifname`, holding `address`) to a port of the switch. */
-  private plugStack(node: string, stack: Stack, ifname: string, address: string): void {
+  private plugStack(node: string, stack: Stack, ifname: string, address: string, on?: SwitchRef): void {
     const [stackEnd, switchEnd] = createPipe(this.clock, { names: [`${node}-${ifname}`, `${this.name}-${node}`.slice(0, 40)] });
     this.pipes.push(stackEnd, switchEnd);
-    const impaired = this.plug(switchEnd);
+    const impaired = this.plug(switchEnd, on);
     stack.addInterface(stackEnd, { name: ifname, addresses: [`${address}/${this.subnet.prefixLength}`], mtu: this.mtu });
-    this.links.push({ node, iface: ifname, network: this.name, switch: this.switchName, bridge: this.bridge, port: switchEnd.name, impaired, kind: 'stack' });
+    this.links.push(this.linkView(node, ifname, switchEnd.name, impaired, 'stack', on));
   }
 
-  /** Adds `port` to the switch as an access port of the network's VLAN, behind a (pass-through until set) impairment. */
-  private plug(port: Port): ImpairedPort {
+  /**
+   * Adds `port` to the switch (or `on`, another switch carrying the
+   * network's VLAN) as an access port of the network's VLAN, behind a
+   * (pass-through until set) impairment.
+   */
+  private plug(port: Port, on: SwitchRef | undefined): ImpairedPort {
     const impaired = impair(port, this.clock);
-    this.bridge.addPort(impaired, { mode: 'access', pvid: this.vlan });
+    (on?.bridge ?? this.bridge).addPort(impaired, { mode: 'access', pvid: this.vlan });
     return impaired;
+  }
+
+  private linkView(node: string, iface: string, port: string, impaired: ImpairedPort, kind: LinkView['kind'], on: SwitchRef | undefined): LinkView {
+    return { node, iface, network: this.name, switch: on?.name ?? this.switchName, bridge: on?.bridge ?? this.bridge, port, impaired, kind };
   }
 
   /** Every node interface plugged into this network. */
@@ -250,27 +266,27 @@ export class BridgeNetwork {
   }
 
   /** A wirelab host (a router, a script host) joins the network as `ifname`. */
-  attachStack(node: string, stack: Stack, opts: { ifname: string; ipv4Address?: string; aliases?: string[] }): StackAttachment {
+  attachStack(node: string, stack: Stack, opts: { ifname: string; ipv4Address?: string; aliases?: string[]; switch?: SwitchRef }): StackAttachment {
     const address = formatIPv4(this.take(node, opts.ipv4Address));
-    this.plugStack(node, stack, opts.ifname, address);
+    this.plugStack(node, stack, opts.ifname, address, opts.switch);
     this.nodeAddresses.set(node, address);
     this.dns?.addHost(node, address, { aliases: opts.aliases ?? [], network: this.name });
     return { name: node, address, ifname: opts.ifname };
   }
 
   /** A container already on another network joins this one as `ifname` (compose's second network). */
-  async attach(container: Container, opts: { name: string; ifname: string; ipv4Address?: string; aliases?: string[] }): Promise<Endpoint> {
+  async attach(container: Container, opts: { name: string; ifname: string; ipv4Address?: string; aliases?: string[]; switch?: SwitchRef }): Promise<Endpoint> {
     const address = this.take(opts.name, opts.ipv4Address);
     await this.startDns();
     const addressText = formatIPv4(address);
     const tap = openTap(`wl${this.id}n${this.tapCounter++}`.slice(0, IFNAME_MAX), { vnetHdr: this.vnetHdr });
     try {
-      const impaired = this.plug(tap);
+      const impaired = this.plug(tap, opts.switch);
       await container.attach({ link: tap.ifname, ifname: opts.ifname, address: `${addressText}/${this.subnet.prefixLength}`, mtu: this.mtu });
       const ep: Endpoint = { name: opts.name, aliases: opts.aliases ?? [], address: addressText, container, tap, impaired, ifname: opts.ifname };
       this.endpoints.set(opts.name, ep);
       this.nodeAddresses.set(opts.name, addressText);
-      this.links.push({ node: opts.name, iface: opts.ifname, network: this.name, switch: this.switchName, bridge: this.bridge, port: tap.ifname, impaired, kind: 'container' });
+      this.links.push(this.linkView(opts.name, opts.ifname, tap.ifname, impaired, 'container', opts.switch));
       this.dns?.addHost(opts.name, addressText, { aliases: opts.aliases ?? [], network: this.name });
       return ep;
     } catch (e) {
@@ -293,7 +309,7 @@ export class BridgeNetwork {
     const addressText = formatIPv4(address);
     const tap = openTap(`wl${this.id}n${this.tapCounter++}`.slice(0, IFNAME_MAX), { vnetHdr: this.vnetHdr });
     try {
-      const impaired = this.plug(tap);
+      const impaired = this.plug(tap, opts.switch);
       const container = await lab.container({
         link: tap.ifname,
         address: `${formatIPv4(address)}/${this.subnet.prefixLength}`,
@@ -307,7 +323,7 @@ export class BridgeNetwork {
       const ep: Endpoint = { name: opts.name, aliases: opts.aliases ?? [], address: addressText, container, tap, impaired, ifname: 'eth0' };
       this.endpoints.set(opts.name, ep);
       this.nodeAddresses.set(opts.name, addressText);
-      this.links.push({ node: opts.name, iface: 'eth0', network: this.name, switch: this.switchName, bridge: this.bridge, port: tap.ifname, impaired, kind: 'container' });
+      this.links.push(this.linkView(opts.name, 'eth0', tap.ifname, impaired, 'container', opts.switch));
       this.dns?.addHost(opts.name, addressText, { aliases: opts.aliases ?? [], network: this.name });
       return ep;
     } catch (e) {
@@ -377,7 +393,7 @@ export class BridgeNetwork {
     this.dns?.close();
     if (this.ownsGateway) this.gateway.close();
     if (this.ownsBridge) this.bridge.close();
-    else for (const l of this.links) this.bridge.removePort(l.port);
+    else for (const l of this.links) l.bridge.removePort(l.port);
     for (const l of this.links) l.impaired.setOptions({}); // releases frames held for delay
     await Promise.allSettled([...this.endpoints.values()].map((e) => e.tap.close()));
     await Promise.allSettled(this.pipes.map((p) => p.close()));

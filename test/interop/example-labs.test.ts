@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { wirelab as runCli, type CliResult } from '../helpers/cli.js';
 import { requireRoot } from '../helpers/netns.js';
+import { TOPOLOGY_EXAMPLES } from '../helpers/example-labs.js';
 
 const run = promisify(execFile);
 const cap = requireRoot(['python3', 'ping']);
@@ -30,8 +31,9 @@ afterAll(async () => {
 
 describe.skipIf(cap.skip)('the example labs', () => {
   it('every example lab is listed here', () => {
+    // quickstart.yaml: lab-up.test.ts; the ones beyond one flat network: example-labs-topology.test.ts.
     const files = readdirSync('examples/labs').filter((f) => f.endsWith('.yaml') && f !== 'quickstart.yaml');
-    expect(files.sort()).toEqual(Object.keys(EXPECTED).sort());
+    expect(files.sort()).toEqual([...Object.keys(EXPECTED), ...TOPOLOGY_EXAMPLES].sort());
   });
 
   for (const [file, want] of Object.entries(EXPECTED)) {

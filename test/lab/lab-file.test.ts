@@ -27,7 +27,7 @@ function errorOf(text: string, file = 'lab.yaml'): string {
   throw new Error('the lab loaded, but an error was expected');
 }
 
-const net = (name: string, ip: string, aliases: string[] = []) => [{ network: name, ipv4Address: ip, aliases, ifname: 'eth0', impair: undefined }];
+const net = (name: string, ip: string, aliases: string[] = []) => [{ network: name, ipv4Address: ip, aliases, ifname: 'eth0', impair: undefined, switch: name }];
 const netModel = (name: string, subnet: string, gateway: string) => ({ name, subnet, gateway, mtu: 1500, dns: true, switch: name, vlan: 1, gatewayRouter: undefined, impair: undefined });
 
 describe('example labs', () => {
@@ -497,6 +497,73 @@ describe('robustness', () => {
         if (typeof text === 'string') onlyLabFileError(text);
       }),
       { numRuns: 1000 },
+    );
+  });
+});
+
+describe('switches, routers, hosts, impairments and captures', () => {
+  it('the topology examples load: VLANs on shared switches, a trunk, routers as gateways, a host script', () => {
+    const vlans = loadLabFile(example('vlans.yaml'));
+    expect(vlans.switches).toEqual([
+      { name: 'site-a', trunks: ['site-b'], vlans: [10, 20] },
+      { name: 'site-b', trunks: [], vlans: [10, 20] },
+    ]);
+    expect(vlans.services.find((s) => s.name === 'red-b')?.networks[0]?.switch).toBe('site-b');
+    const wan = loadLabFile(example('wan.yaml'));
+    expect(wan.networks.map((n) => [n.name, n.gatewayRouter, n.impair])).toEqual([
+      ['hq', 'hq-router', undefined],
+      ['branch', 'branch-router', undefined],
+      ['wan', 'hq-router', 'delay 20ms 2ms loss 1%'],
+    ]);
+    expect(wan.routers[1]).toEqual({
+      name: 'branch-router',
+      networks: [
+        { network: 'branch', ipv4Address: '10.2.0.1', aliases: [], ifname: 'eth0', impair: undefined, switch: 'branch' },
+        { network: 'wan', ipv4Address: '10.255.0.2', aliases: [], ifname: 'eth1', impair: undefined, switch: 'wan' },
+      ],
+      routes: [{ dest: '10.1.0.0/24', via: '10.255.0.1' }],
+      uplink: undefined,
+      nat: undefined,
+    });
+    const host = loadLabFile(example('node-host.yaml')).hosts[0];
+    expect(host?.script).toBe(example('hello-server.mjs'));
+    expect(host?.networks[0]?.ipv4Address).toBe('172.31.5.3'); // services first, then hosts
+  });
+
+  it('each mistake is named at its line and field', () => {
+    expect(
+      errorOf(`switches:
+  core: { trunks: [core, edge] }
+networks:
+  a: { switch: core }
+  b: { switch: core, vlan: 10 }
+  c: { switch: nowhere, vlan: 30 }
+  d: { vlan: 5 }
+  e: { impair: "delay 20 parsecs" }
+services:
+  web: { networks: { a: {}, e: { impair: "loss lots" } } }
+routers:
+  web: { networks: [a] }
+  r2: { nat: masquerade, routes: ["10.0.0.0/8 through 10.0.0.1"] }
+captures:
+  all: { file: x.pcapng, of: [a, "web:eth7", ghost] }
+`),
+    ).toBe(
+      [
+        'lab.yaml:2:20 switches.core.trunks[0]: a trunk from switch core to itself would loop every broadcast',
+        'lab.yaml:2:26 switches.core.trunks[1]: unknown switch "edge" (declared: core)',
+        'lab.yaml:4:3 networks.a: shares switch core with b: give it a vlan: id of its own',
+        'lab.yaml:6:16 networks.c.switch: unknown switch "nowhere" (declared: core)',
+        'lab.yaml:7:8 networks.d.vlan: a VLAN needs a shared switch: add switch: (one of switches:) to this network',
+        'lab.yaml:8:16 networks.e.impair: netem spec "delay 20 parsecs": "parsecs" is not a time (write 20ms, 1.5s or 500us)',
+        'lab.yaml:10:42 services.web.networks.e.impair: netem spec "loss lots": "lots" after "loss" is not supported (loss [random] PERCENT or loss gemodel p [r [1-h [1-k]]])',
+        "lab.yaml:12:3 routers.web: the name web is already services.web's (services, routers and hosts share one set of names)",
+        'lab.yaml:13:7 routers.r2: a router needs networks: (the networks it joins and forwards between)',
+        'lab.yaml:13:14 routers.r2.nat: NAT needs an uplink: add uplink: <network> (the network toward the outside)',
+        'lab.yaml:13:35 routers.r2.routes[0]: "10.0.0.0/8 through 10.0.0.1" is not a route: write "DEST via GATEWAY", e.g. "10.2.0.0/24 via 10.9.0.2" or "default via 10.9.0.1"',
+        'lab.yaml:15:34 captures.all.of[1]: "web:eth7": web has eth0',
+        'lab.yaml:15:46 captures.all.of[2]: "ghost" is not a network, switch or node of this lab (networks: a, b, c, d, e)',
+      ].join('\n'),
     );
   });
 });

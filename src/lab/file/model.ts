@@ -39,6 +39,8 @@ export interface AttachmentModel {
   ifname: string;
   /** tc-netem words for this link toward the node, if written. */
   impair: string | undefined;
+  /** The switch it plugs into: the network's, unless written (another switch carrying the network's VLAN). */
+  switch: string;
 }
 
 export interface RouteModel {

@@ -33,6 +33,7 @@ interface PendingAttachment {
   staticAddress: number | undefined;
   aliases: string[];
   impair: string | undefined;
+  switch: string | undefined;
   ifname: string;
   address: number | undefined;
 }
@@ -68,7 +69,7 @@ export class AttachmentPlanner {
       }
       return;
     }
-    const entries: Array<[string, { ipv4_address?: string | undefined; aliases?: string[] | undefined; impair?: string | undefined } | null, PathSegment]> =
+    const entries: Array<[string, { ipv4_address?: string | undefined; aliases?: string[] | undefined; impair?: string | undefined; switch?: string | undefined } | null, PathSegment]> =
       Array.isArray(list) ? list.map((n, i) => [n, null, i]) : Object.entries(list).map(([n, v]) => [n, v, n]);
     const path = [...base, 'networks'];
     if (entries.length === 0) {
@@ -104,11 +105,12 @@ export class AttachmentPlanner {
       const p = this.push(kind, node, net, seg, staticAddress, index++);
       p.aliases = opts?.aliases ?? [];
       p.impair = opts?.impair;
+      p.switch = opts?.switch;
     }
   }
 
   private push(kind: NodeKind, node: string, net: NetState, seg: PathSegment, staticAddress: number | undefined, index: number): PendingAttachment {
-    const p: PendingAttachment = { kind, node, net, seg, staticAddress, aliases: [], impair: undefined, ifname: `eth${index}`, address: undefined };
+    const p: PendingAttachment = { kind, node, net, seg, staticAddress, aliases: [], impair: undefined, switch: undefined, ifname: `eth${index}`, address: undefined };
     this.pending.push(p);
     return p;
   }
@@ -154,7 +156,7 @@ export class AttachmentPlanner {
       const key = `${p.kind}/${p.node}`;
       const list = out.get(key) ?? [];
       out.set(key, list);
-      list.push({ network: p.net.model.name, ipv4Address: p.address === undefined ? '' : intToIp(p.address), aliases: p.aliases, ifname: p.ifname, impair: p.impair });
+      list.push({ network: p.net.model.name, ipv4Address: p.address === undefined ? '' : intToIp(p.address), aliases: p.aliases, ifname: p.ifname, impair: p.impair, switch: p.switch ?? p.net.model.switch });
     }
     return out;
   }

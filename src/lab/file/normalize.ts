@@ -23,7 +23,7 @@ import { PortSpecError, expandPortSpec, parsePortSpec, type PortMapping } from '
 import { dirname, resolve } from 'node:path';
 import { parseNetemSpec } from '../../link/netem-spec.js';
 import { parseCidr, parseIPv4 } from '../../wire/address.js';
-import type { AttachmentModel, CaptureModel, DependencyCondition, HealthcheckModel, HostModel, LabModel, RouteModel, RouterModel, ServiceModel } from './model.js';
+import type { SwitchModel, AttachmentModel, CaptureModel, DependencyCondition, HealthcheckModel, HostModel, LabModel, RouteModel, RouterModel, ServiceModel } from './model.js';
 import { AttachmentPlanner } from './normalize-nodes.js';
 import { ipToInt, normalizeNetworks, normalizeSwitches } from './normalize-networks.js';
 import { LAB_NAME_PATTERN, type CaptureFile, type LabFile, type RouterFile, type ServiceFile } from './schema.js';
@@ -94,6 +94,7 @@ export function normalizeLab(file: LabFile, ctx: NormalizeContext): LabModel {
       if (a.impair !== undefined) checkImpair(a.impair, [kind, node, 'networks', a.network, 'impair'], report);
     }
   }
+  checkAttachmentSwitches(attachments, switches, byNetwork, report);
   for (const n of networks) if (n.model.impair !== undefined) checkImpair(n.model.impair, ['networks', n.model.name, 'impair'], report);
 
   checkPortClashes([...serviceEntries.map(([n, d]) => ['services', n, d.ports] as const), ...hostEntries.map(([n, d]) => ['hosts', n, d.ports] as const)], report);
@@ -157,6 +158,31 @@ function checkNodeNames(services: Array<[string, unknown]>, routers: Array<[stri
       const other = seen.get(n);
       if (other !== undefined) report([kind, n], `the name ${n} is already ${other}'s (services, routers and hosts share one set of names)`, { atKey: true });
       else seen.set(n, `${kind}.${n}`);
+    }
+  }
+}
+
+/** A node plugged into another switch than its network's: that switch must be shared and carries the VLAN from then on. */
+function checkAttachmentSwitches(
+  attachments: Map<string, AttachmentModel[]>,
+  switches: SwitchModel[],
+  byNetwork: Map<string, { model: { name: string; switch: string; vlan: number } }>,
+  report: Report,
+): void {
+  for (const [key, list] of attachments) {
+    const [kind, node] = key.split('/') as [string, string];
+    for (const a of list) {
+      const net = byNetwork.get(a.network)?.model;
+      if (net === undefined || a.switch === net.switch) continue;
+      const path = [kind, node, 'networks', a.network, 'switch'];
+      const sw = switches.find((s) => s.name === a.switch);
+      if (net.switch === net.name) {
+        report(path, `network ${a.network} has a switch of its own: only a network on a shared switch (switch:, vlan:) reaches other switches`);
+      } else if (sw === undefined || byNetwork.has(a.switch)) {
+        report(path, `unknown switch "${a.switch}" (declared: ${switches.filter((s) => !byNetwork.has(s.name)).map((s) => s.name).join(', ')})`);
+      } else if (!sw.vlans.includes(net.vlan)) {
+        sw.vlans.push(net.vlan);
+      }
     }
   }
 }

@@ -94,6 +94,9 @@ const serviceNetworkSchema = z.strictObject({
     .optional()
     .meta({ description: 'More DNS names for this service on this network.' }),
   impair: netemText.optional().meta({ description: 'wirelab: impair this link toward the node, in tc-netem\'s words.' }),
+  switch: switchName
+    .optional()
+    .meta({ description: 'wirelab: plug this node into another switch of switches: that carries the network\'s VLAN (e.g. the far end of a trunk).' }),
 });
 
 const networksField = z

@@ -51,7 +51,7 @@ import type { LabView, LinkView, NetworkView } from '../lab-view.js';
 import { findLink } from '../lab-view.js';
 import type { Container } from '../netns.js';
 import type { ContainerProcess } from '../process.js';
-import { BridgeNetwork } from '../network.js';
+import { BridgeNetwork, type SwitchRef } from '../network.js';
 import { stateDir } from '../registry.js';
 import type { AttachmentModel, LabModel, ServiceModel } from './model.js';
 
@@ -183,7 +183,7 @@ export class RunningLab implements LabView {
       const node = this.nodes.get(r.name)!;
       for (const a of r.networks) {
         if (m.networks.find((n) => n.name === a.network)?.gatewayRouter === r.name) continue;
-        this.net(a.network).attachStack(r.name, node.stack, { ifname: a.ifname, ipv4Address: a.ipv4Address, aliases: a.aliases });
+        this.net(a.network).attachStack(r.name, node.stack, { ifname: a.ifname, ipv4Address: a.ipv4Address, aliases: a.aliases, ...this.switchOf(a) });
       }
       for (const route of r.routes) node.stack.addRoute(route.dest, { via: route.via });
       if (r.nat === 'masquerade' && r.uplink !== undefined) {
@@ -196,7 +196,7 @@ export class RunningLab implements LabView {
       const stack = new Stack(this.clock, { name: h.name });
       const node: RunningNode = { name: h.name, kind: 'host', stack, networks: h.networks.map((a) => a.network), addresses: h.networks.map((a) => a.ipv4Address), ports: h.ports, close: undefined };
       this.nodes.set(h.name, node);
-      for (const a of h.networks) this.net(a.network).attachStack(h.name, stack, { ifname: a.ifname, ipv4Address: a.ipv4Address, aliases: a.aliases });
+      for (const a of h.networks) this.net(a.network).attachStack(h.name, stack, { ifname: a.ifname, ipv4Address: a.ipv4Address, aliases: a.aliases, ...this.switchOf(a) });
       const first = h.networks[0];
       if (first !== undefined) stack.addRoute('default', { via: this.net(first.network).gatewayAddress });
       this.announce(h.name, h.networks);
@@ -220,11 +220,11 @@ export class RunningLab implements LabView {
       const [first, ...more] = s.networks;
       if (first === undefined) throw new Error(`service ${s.name} has no network`);
       const net = this.net(first.network);
-      const ep = await net.run(this.lab, { name: s.name, aliases: first.aliases, ipv4Address: first.ipv4Address });
+      const ep = await net.run(this.lab, { name: s.name, aliases: first.aliases, ipv4Address: first.ipv4Address, ...this.switchOf(first) });
       const networks = [net];
       for (const a of more) {
         const other = this.net(a.network);
-        await other.attach(ep.container, { name: s.name, ifname: a.ifname, ipv4Address: a.ipv4Address, aliases: a.aliases });
+        await other.attach(ep.container, { name: s.name, ifname: a.ifname, ipv4Address: a.ipv4Address, aliases: a.aliases, ...this.switchOf(a) });
         networks.push(other);
       }
       this.announce(s.name, s.networks);
@@ -251,6 +251,13 @@ export class RunningLab implements LabView {
     const n = this.networksByName.get(name);
     if (n === undefined) throw new Error(`lab ${this.model.name} has no network ${name}`);
     return n;
+  }
+
+  /** `{ switch }` when the attachment plugs into another switch than its network's. */
+  private switchOf(a: AttachmentModel): { switch?: SwitchRef } {
+    const net = this.model.networks.find((n) => n.name === a.network);
+    if (net === undefined || a.switch === net.switch) return {};
+    return { switch: { name: a.switch, bridge: this.bridges.get(a.switch)! } };
   }
 
   /** Makes `node` resolvable on every network it is not on, at its first address. */
