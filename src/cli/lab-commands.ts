@@ -2,24 +2,46 @@
  * `wirelab demo` and `wirelab cleanup`: the lab commands. Thin: flags in,
  * src/lab out.
  */
+import { closeSync, openSync } from 'node:fs';
 import type { Command } from 'commander';
 import { runDemo } from '../lab/demo.js';
+import { runLabDemo } from '../lab/demo-lab.js';
+import { runMemoryDemo } from '../lab/demo-memory.js';
 import { runNetworkDemo } from '../lab/demo-network.js';
 import { cleanupStale } from '../lab/registry.js';
 
 export function registerLabCommands(program: Command): void {
   program
     .command('demo')
-    .description('a Docker bridge network in user space: two containers, names, NAT and a published port through wirelab, then clean up (root)')
-    .option('-p, --port <port>', 'host port for -p 127.0.0.1:PORT:80', '8080')
-    .option('--forwarder', 'the smaller demo: two containers joined by a TypeScript wire, ping both ways')
+    .description(
+      "the main job in a minute: a web application (web, api, db, cache, worker) on a wirelab network with DNS, a router with NAT, a published port and an impaired link, captured to demo.pcapng; as root with real containers, otherwise wirelab hosts in memory",
+    )
+    .option('-p, --port <port>', 'host port web is published on (127.0.0.1)', '8080')
+    .option('-w, --write <file>', 'where the capture goes', 'demo.pcapng')
+    .option('--memory', 'wirelab hosts in memory even as root (no namespaces, no TAPs)')
+    .option('--bridge', 'the smaller container demo: one Docker-style network, names, masquerade, proxy and DNAT ports (root)')
+    .option('--forwarder', 'the smallest: two containers joined by a TypeScript wire, ping both ways (root)')
     .option('--vnet', 'with --forwarder: open the TAPs with vnet_hdr (TSO and checksum offload)')
     .option('--stay', 'keep everything up until Ctrl-C')
-    .addHelpText('after', '\nExamples:\n  sudo wirelab demo\n  sudo wirelab demo -p 18080 --stay\n  sudo wirelab demo --forwarder --vnet')
-    .action(async (opts: { port: string; forwarder?: boolean; vnet?: boolean; stay?: boolean }) => {
-      const ok = opts.forwarder
-        ? await runDemo({ vnetHdr: opts.vnet ?? false, stay: opts.stay ?? false })
-        : await runNetworkDemo({ port: parsePort(opts.port), stay: opts.stay ?? false });
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx wirelab demo                 # as a user: wirelab hosts in memory\n  sudo npx wirelab demo            # as root: real containers\n  sudo wirelab demo -p 18080 --stay\n  tshark -r demo.pcapng',
+    )
+    .action(async (opts: { port: string; write: string; memory?: boolean; bridge?: boolean; forwarder?: boolean; vnet?: boolean; stay?: boolean }) => {
+      const port = parsePort(opts.port);
+      const stay = opts.stay ?? false;
+      let ok: boolean;
+      if (opts.forwarder) ok = await runDemo({ vnetHdr: opts.vnet ?? false, stay });
+      else if (opts.bridge) ok = await runNetworkDemo({ port, stay });
+      else {
+        const why = opts.memory ? undefined : whyNoContainers();
+        if (opts.memory || why !== undefined) {
+          if (why !== undefined) process.stdout.write(`(${why}: showing the same lab with wirelab hosts in memory instead of containers)\n`);
+          ok = await runMemoryDemo({ port, stay, pcapPath: opts.write });
+        } else {
+          ok = await runLabDemo({ port, stay, pcapPath: opts.write });
+        }
+      }
       if (!ok) process.exitCode = 1;
     });
 
@@ -41,6 +63,17 @@ export function registerLabCommands(program: Command): void {
         for (const e of r.errors) process.stdout.write(`  error: ${e}\n`);
       }
     });
+}
+
+/** Why real containers cannot be made here (not root, no /dev/net/tun), or undefined when they can. */
+function whyNoContainers(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root';
+  try {
+    closeSync(openSync('/dev/net/tun', 'r+'));
+  } catch (e) {
+    return `/dev/net/tun cannot be opened (${(e as NodeJS.ErrnoException).code ?? String(e)})`;
+  }
+  return undefined;
 }
 
 function parsePort(text: string): number {
