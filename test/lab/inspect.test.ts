@@ -9,7 +9,7 @@
  * stand-ins (the real ones live in src/link/capture-filter.ts and
  * netem-spec.ts); what is tested is the plumbing around them.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import { RealClock } from '../../src/time/index.js';
 import { formatMac } from '../../src/wire/address.js';
 import type { InspectDeps } from '../../src/lab/control-ops.js';
 import type { LabView, LinkView, NetworkView } from '../../src/lab/lab-view.js';
+import { wirelab } from '../helpers/cli.js';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'wirelab-inspect-'));
 process.env.WIRELAB_STATE_DIR = stateDir;
@@ -294,4 +295,65 @@ describe('capture', () => {
     await expect(openCapture(LAB, { target: 'web:eth0', filter: 'tcp prot 80' })).rejects.toThrow(/bad capture filter "tcp prot 80": syntax error/);
     await expect(openCapture(LAB, { target: 'web:eth0', count: 0 })).rejects.toThrow(/count must be a positive integer/);
   });
+});
+
+describe('the wirelab verbs against the served lab', () => {
+  it('fdb, arp --json, stats, link and impair print what the socket answers; mistakes are named', async () => {
+    const fdb = await wirelab(['fdb', LAB]);
+    expect(fdb.code, fdb.stderr).toBe(0);
+    expect(fdb.stdout).toContain(`${macOf(lab.web)} dev web-eth0 vlan 1 master front\n`);
+    const arp = await wirelab(['arp', LAB, '--node', 'client', '--json']);
+    expect(arp.code, arp.stderr).toBe(0);
+    expect((JSON.parse(arp.stdout) as Array<{ node: string }>)[0]!.node).toBe('client');
+    const imp = await wirelab(['impair', LAB, 'web:eth0', '--delay', '3ms']);
+    expect(imp.code, imp.stderr).toBe(0);
+    expect(imp.stdout).toMatch(/^web:eth0 {2}netem delay 3ms$/m);
+    expect((await wirelab(['impair', '--lab', LAB, 'web:eth0', '--clear'])).stdout).toMatch(/no impairment/);
+    const bad = await wirelab(['link', LAB, 'web:eth0', 'sideways']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/say up or down/);
+    const missing = await wirelab(['link', LAB, 'db:eth0', 'down']);
+    expect(missing.stderr).toMatch(/no node "db" \(nodes: client, front-gw, web\)/);
+  }, 60_000);
+
+  it.runIf(hasTshark)('capture -c N -w - | tshark -r - reads the frames, then the command ends', async () => {
+    const child = spawn('sh', ['-c', `node --import tsx src/cli/main.ts capture ${LAB} web:eth0 -c 2 --filter icmp -w - | tshark -r - -T fields -e frame.interface_name -e icmp.type`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    let code: number | null | undefined;
+    void exited.then((c) => (code = c));
+    // Ping until the capture has its two frames and the pipeline ends.
+    for (let i = 0; i < 100 && code === undefined; i++) {
+      await ping(lab.client, '10.0.0.2', 500);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await exited, stderr).toBe(0);
+    expect(stdout.trim().split('\n')).toEqual(['web:eth0\t8', 'web:eth0\t0']);
+    expect(stderr).toMatch(/capturing on web:eth0 \(icmp\), 2 frames/);
+  }, 60_000);
+
+  it.runIf(hasTshark)('Ctrl-C ends a capture to a file cleanly: exit 0, a file tshark reads', async () => {
+    const file = join(stateDir, 'ctrl-c.pcapng');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'capture', LAB, 'client:eth0', '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    for (let i = 0; i < 100 && !stderr.includes('capturing on'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await ping(lab.client, '10.0.0.2')).toBe(true);
+    child.kill('SIGINT');
+    expect(await exited, stderr).toBe(0);
+    expect(stderr).toMatch(/\d+ bytes of pcapng written to /);
+    const r = spawnSync('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.interface_name', '-e', 'frame.packet_flags_direction', '-e', 'icmp.type', '-Y', 'icmp'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    // client's request leaves it (outbound, 2), the reply comes in (inbound, 1).
+    expect(r.stdout.trim().split('\n').map((l) => l.split('\t')).map(([n, d, t]) => [n, Number(d), t])).toEqual([
+      ['client:eth0', 2, '8'],
+      ['client:eth0', 1, '0'],
+    ]);
+  }, 60_000);
 });
