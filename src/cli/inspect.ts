@@ -91,7 +91,7 @@ export function registerInspectCommands(program: Command): void {
 
   const impair = program
     .command('impair')
-    .argument('[args...]', '[LAB] [NODE:IFACE | NODE | NETWORK]; none: every link')
+    .argument('[args...]', '[LAB] NODE:IFACE | NODE | NETWORK; none: every link (name the lab with --lab then)')
     .option('--lab <name>', 'the lab; default: the only one running')
     .option('--clear', 'remove the impairment')
     .option('--json', 'print JSON');

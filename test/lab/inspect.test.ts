@@ -356,4 +356,19 @@ describe('the wirelab verbs against the served lab', () => {
       ['client:eth0', 1, '0'],
     ]);
   }, 60_000);
+
+  it('a reader that goes away (| head) ends the capture quietly', async () => {
+    const child = spawn('bash', ['-c', `set -o pipefail; node --import tsx src/cli/main.ts capture ${LAB} client:eth0 -w - | head -c 10 >/dev/null`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    let code: number | null | undefined;
+    void exited.then((c) => (code = c));
+    for (let i = 0; i < 100 && code === undefined; i++) {
+      await ping(lab.client, '10.0.0.2', 500);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await exited, stderr).toBe(0);
+    expect(stderr).not.toMatch(/EPIPE|Error/);
+  }, 60_000);
 });
