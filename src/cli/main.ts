@@ -11,6 +11,7 @@ import { registerLabCommands } from './lab-commands.js';
 import { registerBenchCommand } from './bench.js';
 import { registerSwitchCommand } from './switch.js';
 import { registerUpCommands } from './up.js';
+import { registerInspectCommands } from './inspect.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str) });
   registerUpCommands(program);
+  registerInspectCommands(program);
   registerLabCommands(program);
   registerSwitchCommand(program);
   registerReadCommand(program);

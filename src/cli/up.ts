@@ -25,7 +25,7 @@ function requireRoot(verb: string): void {
 }
 
 /** The lab a verb is about: the one named, or the only one running. */
-async function pickLab(name: string | undefined): Promise<string> {
+export async function pickLab(name: string | undefined): Promise<string> {
   if (name !== undefined) return name;
   const alive: string[] = [];
   for (const l of labSockets()) if (await request(l, { v, op: 'ps' }, 3_000).then(() => true, () => false)) alive.push(l);

@@ -31,7 +31,7 @@ export {
   type CaptureStats,
   type TimestampResolution,
 } from './capture-sink.js';
-export { PcapngWriter, PCAPNG_BLOCK, PCAPNG_OPTION, PCAPNG_BYTE_ORDER_MAGIC, type PcapngInterfaceOptions, type PcapngWriterOptions } from './pcapng.js';
+export { PcapngWriter, PCAPNG_BLOCK, PCAPNG_OPTION, EPB_DIRECTION, PCAPNG_BYTE_ORDER_MAGIC, type PcapngInterfaceOptions, type PcapngWriterOptions } from './pcapng.js';
 import { PCAP_HEADER_LENGTH, PCAP_MAGIC_NS, PCAP_MAGIC_US, PCAP_RECORD_HEADER_LENGTH } from './capture-reader.js';
 export {
   readCapture,

@@ -35,7 +35,12 @@ export const PCAPNG_OPTION = {
   IF_NAME: 2,
   IF_DESCRIPTION: 3,
   IF_TSRESOL: 9,
+  /** epb_flags: bits 0-1 the direction (EPB_DIRECTION), higher bits reception type and errors. */
+  EPB_FLAGS: 2,
 } as const;
+
+/** The direction bits of epb_flags (tshark: `frame.packet_flags_direction`). */
+export const EPB_DIRECTION = { UNKNOWN: 0, INBOUND: 1, OUTBOUND: 2 } as const;
 
 /** Offsets inside an Enhanced Packet Block. */
 const EPB = { TYPE: 0, LENGTH: 4, INTERFACE: 8, TS_HIGH: 12, TS_LOW: 16, CAPTURED: 20, ORIGINAL: 24, DATA: 28 } as const;
@@ -124,15 +129,18 @@ export class PcapngWriter {
    * Appends a frame seen on `interfaceId` (default 0; if no interface was
    * added yet, one named "wirelab0" is). The frame is copied. Returns false,
    * and counts a drop, when it could not be accepted (unknown interface,
-   * buffer bound, closed writer). Never throws.
+   * buffer bound, closed writer). Never throws. `flags`, when not 0, is
+   * written as the epb_flags option (EPB_DIRECTION in its low two bits).
    */
-  write(frame: Uint8Array, timestampNs?: bigint, interfaceId = 0): boolean {
+  write(frame: Uint8Array, timestampNs?: bigint, interfaceId = 0, flags = 0): boolean {
     const sink = this.sink;
     if (this.interfaces.length === 0 && interfaceId === 0) this.addInterface({ name: 'wirelab0' });
     const ifc = this.interfaces[interfaceId];
     const captured = ifc === undefined ? 0 : Math.min(frame.length, ifc.snaplen);
     const padded = (captured + 3) & ~3;
-    const size = EPB.DATA + padded + 4;
+    // epb_flags: code, length 4, the value, then opt_endofopt.
+    const optionBytes = flags === 0 ? 0 : 12;
+    const size = EPB.DATA + padded + optionBytes + 4;
     if (ifc === undefined || !sink.canAccept(size)) {
       sink.stats.dropped++;
       return false;
@@ -152,6 +160,13 @@ export class PcapngWriter {
     const buf = sink.buf;
     buf.set(captured === frame.length ? frame : frame.subarray(0, captured), off + EPB.DATA);
     buf.fill(0, off + EPB.DATA + captured, off + EPB.DATA + padded);
+    if (optionBytes !== 0) {
+      const o = off + EPB.DATA + padded;
+      v.setUint16(o, PCAPNG_OPTION.EPB_FLAGS, true);
+      v.setUint16(o + 2, 4, true);
+      v.setUint32(o + 4, flags >>> 0, true);
+      v.setUint32(o + 8, 0, true); // opt_endofopt
+    }
     v.setUint32(off + size - 4, size, true);
     sink.stats.frames++;
     return true;

@@ -33,7 +33,7 @@ import type { PcapngWriter } from '../link/pcap.js';
 import { type BridgePortCounters, copyBridgePortCounters, formatCounterTable, formatVlanConfig } from './counters.js';
 import { BridgePort, Datapath } from './datapath.js';
 import { Fdb, type FdbStats } from './fdb.js';
-import { type MirrorSession, openMirrorTap } from './mirror.js';
+import { type MirrorOptions, type MirrorSession, newMirrorSession, openMirrorTap } from './mirror.js';
 import { DEFAULT_VLAN_CONFIG, EGRESS, PortVlan, type PortVlanConfig } from './vlan.js';
 
 export type { PortVlanConfig } from './vlan.js';
@@ -212,20 +212,24 @@ export class Bridge {
 
   /**
    * Writes every frame of `ports` (default: every port, including ports
-   * added later) to `writer`, one pcapng interface per port named after it.
-   * Returns a function that stops mirroring (the writer stays open).
+   * added later) to `writer`, one pcapng interface per port named after it
+   * (or `opts.interfaceNames`). `opts` adds a filter, a frame budget with
+   * `onDone`, and direction flags (mirror.ts). Returns a function that stops
+   * mirroring (the writer stays open); a session whose budget ran out has
+   * stopped itself.
    */
-  mirror(writer: PcapngWriter, ports?: string[]): () => void {
+  mirror(writer: PcapngWriter, ports?: string[], opts: MirrorOptions = {}): () => void {
     const targets = ports === undefined ? this.list : ports.map((n) => this.mustPort(n));
-    const session: MirrorSession = { writer, allPorts: ports === undefined, stopped: false };
-    for (const bp of targets) this.attachTap(session, bp);
-    this.sessions.add(session);
-    return () => {
+    const session = newMirrorSession(writer, ports === undefined, opts);
+    session.stop = () => {
       if (session.stopped) return;
       session.stopped = true;
       this.sessions.delete(session);
-      for (const bp of this.list) bp.taps = bp.taps.filter((t) => t.session !== session);
+      for (const bp of this.list) if (bp.taps.length !== 0) bp.taps = bp.taps.filter((t) => t.session !== session);
     };
+    for (const bp of targets) this.attachTap(session, bp);
+    this.sessions.add(session);
+    return session.stop;
   }
 
   /** Detaches every port (they stay open: their owner closes them), stops the aging timer and mirroring. */

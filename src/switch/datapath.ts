@@ -19,7 +19,7 @@ import type { Clock } from '../time/index.js';
 import { VNET_HDR_LEN, type Port, type RxBatch, type RxHandler } from '../link/port.js';
 import { newBridgePortCounters } from './counters.js';
 import { type Fdb, macHi, macLo } from './fdb.js';
-import { type MirrorTap, writeMirrored } from './mirror.js';
+import { MIRROR_RX, MIRROR_TX, type MirrorTap, writeMirrored } from './mirror.js';
 import { ScratchSlab } from './scratch.js';
 import { CLASS, EGRESS, type PortVlan, classDropReason, popTag, pushTag, retag } from './vlan.js';
 
@@ -98,7 +98,7 @@ export class Datapath {
         const len = lengths[i]!;
         c.rxFrames++;
         c.rxBytes += len;
-        if (bp.taps.length !== 0) writeMirrored(bp.taps, buf, off, len, this.timestamp());
+        if (bp.taps.length !== 0) writeMirrored(bp.taps, buf, off, len, this.timestamp(), MIRROR_RX);
         this.frame(bp, buf, off, len, vnetHdr ? off - VNET_HDR_LEN : -1, now);
       }
     } finally {
@@ -194,7 +194,7 @@ export class Datapath {
     if (out.port.send(b, o, l, v)) {
       oc.txFrames++;
       oc.txBytes += l;
-      if (out.taps.length !== 0) writeMirrored(out.taps, b, o, l, this.timestamp());
+      if (out.taps.length !== 0) writeMirrored(out.taps, b, o, l, this.timestamp(), MIRROR_TX);
     } else {
       oc.drops.txFailed++;
     }

@@ -31,4 +31,4 @@ export {
   type PortCounterRow,
 } from './counters.js';
 export { ScratchSlab, copyBytes } from './scratch.js';
-export { type MirrorSession, type MirrorTap } from './mirror.js';
+export { type FramePredicate, type MirrorDirection, type MirrorOptions, type MirrorSession, type MirrorTap } from './mirror.js';
