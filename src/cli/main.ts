@@ -10,7 +10,7 @@ import { registerDecodeCommand } from './decode.js';
 import { registerLabCommands } from './lab-commands.js';
 import { registerBenchCommand } from './bench.js';
 import { registerSwitchCommand } from './switch.js';
-import { registerUpCommands } from './up.js';
+import { registerLogsAndGraph, registerUpCommands } from './up.js';
 import { registerInspectCommands } from './inspect.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -24,6 +24,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str) });
   registerUpCommands(program);
+  registerLogsAndGraph(program);
   registerInspectCommands(program);
   registerLabCommands(program);
   registerSwitchCommand(program);

@@ -6,14 +6,17 @@
  * flags and prints.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { CONTROL_PROTOCOL_VERSION, ControlServer, controlSocketPath, labSockets, labsDir, request, type LabStatus } from '../lab/control.js';
 import { loadLabFile } from '../lab/file/index.js';
 import type { LabModel } from '../lab/file/model.js';
-import { formatServiceTable, RunningLab } from '../lab/file/up.js';
+import { formatServiceTable, labLogDir, RunningLab } from '../lab/file/up.js';
+import { labTopology } from '../lab/file/topology.js';
+import { topologyToMermaid } from '../lab/graph-mermaid.js';
+import { topologyToSvg } from '../lab/graph-svg.js';
 import { formatPingAll, pingAll } from '../lab/file/pingall.js';
 import { cleanupAllSync, cleanupStale } from '../lab/registry.js';
 
@@ -241,6 +244,59 @@ export function registerUpCommands(program: Command): void {
     .addHelpText('after', '\nExamples:\n  wirelab config -f examples/labs/quickstart.yaml')
     .action((opts: { file: string }) => {
       out(JSON.stringify(loadLabFile(opts.file), null, 2));
+    });
+}
+
+/** `wirelab logs` and `wirelab graph`: what a service printed, and the lab drawn. */
+export function registerLogsAndGraph(program: Command): void {
+  program
+    .command('logs')
+    .description("a service's output (stdout and stderr of its command), as docker compose logs")
+    .argument('<service>', 'the service')
+    .option('-f, --follow', 'keep printing what it prints until Ctrl-C')
+    .option('--lab <name>', 'the lab; default: the only one running')
+    .addHelpText('after', '\nExamples:\n  wirelab logs web\n  wirelab logs -f --lab shop api')
+    .action(async (service: string, opts: { follow?: boolean; lab?: string }) => {
+      const lab = await pickLab(opts.lab);
+      const status = await request<LabStatus>(lab, { v, op: 'ps' });
+      if (!status.services.some((s) => s.name === service && s.namespace !== '')) {
+        throw new Error(`lab ${lab} has no service ${service} (services: ${status.services.filter((s) => s.namespace !== '').map((s) => s.name).join(', ')})`);
+      }
+      const file = join(labLogDir(lab), `${service}.log`);
+      if (!existsSync(file)) throw new Error(`service ${service} runs no command, so it has no output`);
+      let at = 0;
+      const drain = (): void => {
+        const text = readFileSync(file);
+        if (text.length > at) process.stdout.write(text.subarray(at));
+        at = text.length;
+      };
+      drain();
+      if (!opts.follow) return;
+      process.stdout.on('error', () => process.exit(0)); // | head closed the pipe
+      watchFile(file, { interval: 250 }, drain);
+      await new Promise<void>((done) => process.once('SIGINT', () => done()));
+      unwatchFile(file);
+    });
+
+  program
+    .command('graph')
+    .description('the lab drawn: nodes, switches, VLANs, addresses, impaired links — Mermaid text, or a self-contained SVG')
+    .argument('[lab]', 'a running lab; default: the only one running (or -f)')
+    .option('-f, --file <path>', 'draw a lab file instead of a running lab')
+    .option('--svg <file>', 'write an SVG picture (- for stdout)')
+    .option('--json', 'the topology as JSON')
+    .addHelpText('after', '\nExamples:\n  wirelab graph -f examples/labs/vlans.yaml\n  wirelab graph --svg lab.svg\n  wirelab graph shop > shop.mmd')
+    .action(async (name: string | undefined, opts: { file?: string; svg?: string; json?: boolean }) => {
+      const model = opts.file !== undefined ? loadLabFile(opts.file) : await request<LabModel>(await pickLab(name), { v, op: 'model' });
+      const topology = labTopology(model);
+      if (opts.json) return out(JSON.stringify(topology, null, 2));
+      if (opts.svg === undefined) return void process.stdout.write(topologyToMermaid(topology));
+      const svg = await topologyToSvg(topology);
+      if (opts.svg === '-') process.stdout.write(svg);
+      else {
+        writeFileSync(opts.svg, svg);
+        out(`wrote ${opts.svg} (${topology.nodes.length} nodes, ${topology.edges.length} links)`);
+      }
     });
 }
 

@@ -5,10 +5,12 @@
  * impairments) and `capture` (a pcapng stream of a link or network).
  *
  * The capture filter compiler and the netem wording are injected
- * (`InspectDeps`); `loadInspectDeps()` finds them in src/link/capture-filter.ts
- * and src/link/netem-spec.ts.
+ * (`InspectDeps`, so a test can give its own); `loadInspectDeps()` gives
+ * the real ones, src/link/capture-filter.ts and src/link/netem-spec.ts.
  */
 import type { Writable } from 'node:stream';
+import { compileCaptureFilter } from '../link/capture-filter.js';
+import { formatNetemSpec, netemFromFlags } from '../link/netem-spec.js';
 import type { ImpairmentOptions } from '../link/impair.js';
 import { PcapngWriter } from '../link/pcapng.js';
 import type { Bridge } from '../switch/bridge.js';
@@ -29,13 +31,9 @@ export interface InspectDeps {
   netemFromFlags(flags: Record<string, string | undefined>): ImpairmentOptions;
 }
 
-/** Loads the real filter compiler and netem parser (named by path at run time, so this file compiles without them). */
-export async function loadInspectDeps(): Promise<InspectDeps> {
-  const filterModule: string = '../link/capture-filter.js';
-  const netemModule: string = '../link/netem-spec.js';
-  const f = (await import(filterModule)) as Pick<InspectDeps, 'compileCaptureFilter'>;
-  const n = (await import(netemModule)) as Pick<InspectDeps, 'formatNetemSpec' | 'netemFromFlags'>;
-  return { compileCaptureFilter: f.compileCaptureFilter, formatNetemSpec: n.formatNetemSpec, netemFromFlags: n.netemFromFlags };
+/** The real filter compiler and netem parser. */
+export function loadInspectDeps(): Promise<InspectDeps> {
+  return Promise.resolve({ compileCaptureFilter, formatNetemSpec, netemFromFlags });
 }
 
 /** The netem flags `impair` takes (tc's units: 20ms, 1%, 100mbit). */

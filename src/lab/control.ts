@@ -47,6 +47,7 @@ export type ControlRequest =
   | { v: number; op: 'down' }
   | { v: number; op: 'conntrack'; network?: string }
   | { v: number; op: 'dns'; network?: string }
+  | { v: number; op: 'model' }
   | InspectRequest
   | CaptureRequest;
 
@@ -225,6 +226,8 @@ export class ControlServer {
           return { v, ok: true, op: 'down', result: null };
         case 'conntrack':
           return { v, ok: true, op: 'conntrack', result: this.net(req.network).gateway.nat.conntrack.format() };
+        case 'model':
+          return { v, ok: true, op: 'model', result: this.lab.model };
         case 'dns':
           return { v, ok: true, op: 'dns', result: this.net(req.network).dns?.formatStats() ?? 'DNS is off on this network' };
         case 'fdb':
@@ -239,7 +242,7 @@ export class ControlServer {
           return { v, ok: true, op: req.op, result: await answerInspect(view, req, () => this.inspectDeps()) };
         }
         default:
-          return { v, ok: false, error: `unknown operation "${String((req as { op?: unknown }).op)}" (ps, down, conntrack, dns, ${INSPECT_OPS.join(', ')})` };
+          return { v, ok: false, error: `unknown operation "${String((req as { op?: unknown }).op)}" (ps, down, conntrack, dns, model, ${INSPECT_OPS.join(', ')})` };
       }
     } catch (e) {
       return { v, ok: false, error: e instanceof Error ? e.message : String(e) };

@@ -1,15 +1,19 @@
 /**
  * The README's first command: `wirelab demo` must pass on a fresh machine
  * (as root) and leave nothing behind; `wirelab cleanup` finds nothing after
- * it. Both demos: the Docker-style network (default) and `--forwarder`.
+ * it. Every demo: the web application as containers (default as root), the
+ * same in memory (default for a user), `--bridge` and `--forwarder`.
  */
 import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, expect, it } from 'vitest';
 import { requireRoot } from '../helpers/netns.js';
 
 const run = promisify(execFile);
-const cap = requireRoot(['ip', 'ping', 'curl', 'python3', 'getent']);
+const cap = requireRoot(['ip', 'ping', 'curl', 'python3', 'getent', 'tshark', 'setpriv']);
 beforeAll(() => cap.assert());
 
 async function wirelab(...args: string[]) {
@@ -34,9 +38,56 @@ async function expectNothingLeftFor(namespaces: string[]): Promise<void> {
   expect(stale.filter((r) => r.namespaces.some((n) => namespaces.includes(n)))).toEqual([]);
 }
 
-it('wirelab demo: names, masquerade and published ports through a wirelab network, then nothing left', async () => {
+it('wirelab demo (root): the web application as containers, every step passes, demo.pcapng opens in tshark with no malformed frame, nothing left', async () => {
+  const port = 20000 + ((process.pid + 5) % 20000);
+  const dir = mkdtempSync(join(tmpdir(), 'wl-demo-'));
+  const pcap = join(dir, 'demo.pcapng');
+  try {
+    const { stdout } = await wirelab('demo', '-p', String(port), '-w', pcap);
+    expect(stdout, stdout).not.toContain('✗');
+    expect(stdout).toMatch(/✓ host\$ curl http:\/\/127\.0\.0\.1:\d+\/ .*\n.*<li>apple<\/li>/);
+    expect(stdout).toMatch(/✓ api\$ getent hosts db .*\n\s+172\.30\.0\.2\s+db/);
+    expect(stdout).toContain('*** Results: 0% dropped (36/36 received)');
+    expect(stdout).toContain('you are 203.0.113.1');
+    expect(stdout).toMatch(/tcp {6}6 \d+ \S+ src=172\.30\.0\.6 dst=203\.0\.113\.2 .* dst=203\.0\.113\.1 /);
+    expect(stdout).toContain('demo passed');
+    const frames = Number((await run('tshark', ['-r', pcap, '-q', '-z', 'io,stat,0'])).stdout.match(/\|\s+(\d+)\s+\|\s+\d+\s+\|\s*$/m)?.[1]);
+    expect(frames).toBeGreaterThan(100);
+    const verbose = (await run('tshark', ['-r', pcap, '-V'], { maxBuffer: 256 * 1024 * 1024 })).stdout;
+    expect(verbose).not.toMatch(/malformed/i);
+    const names = new Set((await run('tshark', ['-r', pcap, '-T', 'fields', '-e', 'frame.interface_name'], { maxBuffer: 64 * 1024 * 1024 })).stdout.trim().split('\n'));
+    for (const n of ['web:eth0', 'api:eth0', 'db:eth0', 'edge:eth1', 'internet:eth0']) expect(names).toContain(n);
+    const made = [...stdout.matchAll(/namespace (wl-[0-9a-f]+)/g)].map((m) => m[1]!);
+    expect(made).toHaveLength(6);
+    await expectGone(made, []);
+    await expectNothingLeftFor(made);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('wirelab demo as an unprivileged user: the same lab in memory, exit 0, its capture opens in tshark', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wl-demo-user-'));
+  chmodSync(dir, 0o777);
+  const port = 20000 + ((process.pid + 7) % 20000);
+  try {
+    const { stdout } = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'demo', '-p', String(port), '-w', join(dir, 'demo.pcapng')], {
+      timeout: 60_000,
+      env: { ...process.env, HOME: dir, TMPDIR: dir },
+    });
+    expect(stdout).toContain('(not root: showing the same lab with wirelab hosts in memory instead of containers)');
+    expect(stdout).toContain('demo passed');
+    const verbose = (await run('tshark', ['-r', join(dir, 'demo.pcapng'), '-V'], { maxBuffer: 256 * 1024 * 1024 })).stdout;
+    expect(verbose).toContain('Interface name: web');
+    expect(verbose).not.toMatch(/malformed/i);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('wirelab demo --bridge: names, masquerade and published ports through one wirelab network, then nothing left', async () => {
   const port = 20000 + (process.pid % 20000);
-  const { stdout } = await wirelab('demo', '-p', String(port));
+  const { stdout } = await wirelab('demo', '--bridge', '-p', String(port));
   // The whole output in the failure message: a demo failure must say which step.
   expect(stdout, stdout).not.toContain('✗');
   expect(stdout).toMatch(/✓ client\$ getent hosts web\n\s+10\.210\.0\.2\s+web/);
@@ -71,7 +122,7 @@ it('wirelab demo --forwarder pings both ways through TAPs held by wirelab and re
 it('wirelab demo --stay: Ctrl-C ends it cleanly — everything removed, "demo passed", exit 0, no false error', async () => {
   const { spawn } = await import('node:child_process');
   const port = 20000 + ((process.pid + 11) % 20000);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'demo', '-p', String(port), '--stay'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'demo', '--bridge', '-p', String(port), '--stay'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));

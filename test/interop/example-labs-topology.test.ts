@@ -62,7 +62,7 @@ describe.skipIf(cap.skip)('example labs with switches, routers and hosts', () =>
       const rows = stdout.trim().split('\n').map((l) => l.split('\t'));
       const trunkVlans = new Set(rows.filter(([i]) => i === 'site-b-site-a').map(([, v]) => v));
       expect([...trunkVlans].sort()).toEqual(['10', '20']);
-      expect(rows.filter(([i]) => i !== 'site-b-site-a').every(([, v]) => v === '')).toBe(true);
+      expect(rows.filter(([i, v]) => i !== 'site-b-site-a' && (v ?? '') !== '')).toEqual([]); // trim() takes the last row's empty field
     } finally {
       await wirelab('down', 'vlans');
     }

@@ -21,6 +21,7 @@
  */
 import { PortSpecError, expandPortSpec, parsePortSpec, type PortMapping } from '../../nat/portspec.js';
 import { dirname, resolve } from 'node:path';
+import { compileCaptureFilter } from '../../link/capture-filter.js';
 import { parseNetemSpec } from '../../link/netem-spec.js';
 import { parseCidr, parseIPv4 } from '../../wire/address.js';
 import type { SwitchModel, AttachmentModel, CaptureModel, DependencyCondition, HealthcheckModel, HostModel, LabModel, RouteModel, RouterModel, ServiceModel } from './model.js';
@@ -246,6 +247,13 @@ function normalizeCapture(
     if (count === undefined) report(path, `"${target}": no service, router or host named ${node}`);
     else if (!/^eth\d+$/.test(iface) || Number(iface.slice(3)) >= count) {
       report(path, `"${target}": ${node} has ${Array.from({ length: count }, (_, k) => `eth${k}`).join(', ') || 'no interfaces'}`);
+    }
+  }
+  if (def.filter !== undefined) {
+    try {
+      compileCaptureFilter(def.filter);
+    } catch (e) {
+      report(['captures', name, 'filter'], e instanceof Error ? e.message : String(e));
     }
   }
   return { name, file: resolve(baseDir, def.file), of: def.of, filter: def.filter };

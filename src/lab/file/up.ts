@@ -39,6 +39,7 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { compileCaptureFilter } from '../../link/capture-filter.js';
 import { parseNetemSpec } from '../../link/netem-spec.js';
 import { createPipe } from '../../link/pipe.js';
 import type { Port } from '../../link/port.js';
@@ -104,6 +105,13 @@ interface RunningNode {
 /** Where a lab's service logs live: `<state>/labs/<lab>/<service>.log`. */
 export function labLogDir(lab: string): string {
   return join(stateDir(), 'labs', lab);
+}
+
+/** Links grouped by the switch they are plugged into. */
+function groupBySwitch(links: readonly LinkView[]): Map<Bridge, string[]> {
+  const out = new Map<Bridge, string[]>();
+  for (const l of links) out.set(l.bridge, [...(out.get(l.bridge) ?? []), l.port]);
+  return out;
 }
 
 /** A lab that is up: its networks, containers and processes, until `down()`. */
@@ -244,7 +252,7 @@ export class RunningLab implements LabView {
       say(`service ${s.name}  ${s.networks.map((a) => `${a.ifname} ${a.ipv4Address}`).join('  ')}  namespace ${ep.container.name}${s.ports.length > 0 ? `  ports ${s.ports.join(', ')}` : ''}`);
     }
     this.applyImpairments(say);
-    await this.startCaptures(say);
+    this.startCaptures(say);
   }
 
   private net(name: string): BridgeNetwork {
@@ -286,22 +294,32 @@ export class RunningLab implements LabView {
     }
   }
 
-  private async startCaptures(say: (line: string) => void): Promise<void> {
+  /**
+   * Each capture: one pcapng file, one interface per switch port named
+   * `node:iface` (trunks by their port name), each frame with its direction
+   * as the node sees it, only what the capture's filter accepts.
+   */
+  private startCaptures(say: (line: string) => void): void {
+    const names: Record<string, string> = {};
+    for (const l of this.links()) names[l.port] = `${l.node}:${l.iface}`;
     for (const c of this.model.captures) {
       const writer = new PcapngWriter(c.file);
       const stops: Array<() => void> = [];
       this.captures.push({ writer, stops });
+      const filter = c.filter === undefined ? undefined : compileCaptureFilter(c.filter);
+      const opts = { direction: 'node' as const, interfaceNames: names, ...(filter !== undefined ? { filter: (b: Uint8Array, o: number, n: number) => filter.matches(b, o, n) } : {}) };
       for (const target of c.of) {
         const network = this.networksByName.get(target);
         const bridge = this.bridges.get(target);
-        if (network !== undefined) stops.push(network.bridge.mirror(writer, network.linkViews().map((l) => l.port)));
-        else if (bridge !== undefined) stops.push(bridge.mirror(writer));
+        if (network !== undefined) {
+          for (const [sw, ports] of groupBySwitch(network.linkViews())) stops.push(sw.mirror(writer, ports, opts));
+        } else if (bridge !== undefined) stops.push(bridge.mirror(writer, undefined, opts));
         else {
           const link = findLink(this, target);
-          stops.push(link.bridge.mirror(writer, [link.port]));
+          stops.push(link.bridge.mirror(writer, [link.port], opts));
         }
       }
-      say(`capture ${c.name}: ${c.of.join(', ')} -> ${c.file}`);
+      say(`capture ${c.name}: ${c.of.join(', ')}${c.filter !== undefined ? ` (${c.filter})` : ''} -> ${c.file}`);
     }
   }
 
