@@ -189,21 +189,29 @@ export async function createContainer(opts: ContainerOptions): Promise<Container
       writeEtcFiles(name, p.etc);
       wroteEtc = true;
     }
-    await step('bring lo up', ip('link', 'set', 'dev', 'lo', 'up'));
     recordInterface(p.link); // before the move: a crash in between must still find it
-    await step(`move ${p.link} in`, ['ip', 'link', 'set', 'dev', p.link, 'netns', name]);
-    if (p.ifname !== p.link) await step(`rename ${p.link} to ${p.ifname}`, ip('link', 'set', 'dev', p.link, 'name', p.ifname));
+    // Moved and renamed in one step, so the sysctls below can name the interface as the container knows it.
+    const rename = p.ifname !== p.link ? ['name', p.ifname] : [];
+    await step(`move ${p.link} in${rename.length > 0 ? ` as ${p.ifname}` : ''}`, ['ip', 'link', 'set', 'dev', p.link, 'netns', name, ...rename]);
+    if (p.sysctls.length > 0) {
+      // Before the interface is up (disable_ipv6 must come before any IPv6 traffic). One shell for
+      // all of them: sh only redirects into /proc/sys; paths and values travel as arguments, never as code.
+      const args = p.sysctls.flatMap((x) => [x.path, x.value]);
+      await step(
+        `set sysctls ${p.sysctls.map((x) => x.path).join(', ')}`,
+        ['ip', 'netns', 'exec', name, 'sh', '-c', 'while [ $# -gt 0 ]; do printf "%s\\n" "$2" > "$1" || exit 1; shift 2; done', 'sh', ...args],
+      );
+    }
+    // The rest in one `ip -batch` process (a container is created in a handful of processes, not a dozen).
     const props = [...(p.mac !== undefined ? ['address', p.mac] : []), ...(p.mtu !== undefined ? ['mtu', String(p.mtu)] : [])];
-    if (props.length > 0) await step(`set ${props.join(' ')}`, ip('link', 'set', 'dev', p.ifname, ...props));
-    for (const s of p.sysctls) {
-      // sh is only used to redirect into /proc/sys; path and value travel as arguments, never as code.
-      await step(`set sysctl ${s.path}`, ['ip', 'netns', 'exec', name, 'sh', '-c', 'printf "%s\\n" "$2" > "$1"', 'sh', s.path, s.value]);
-    }
-    if (p.address !== undefined) await step(`add address ${p.address}`, ip('addr', 'add', p.address, 'dev', p.ifname));
-    await step(`bring ${p.ifname} up`, ip('link', 'set', 'dev', p.ifname, 'up'));
-    if (p.gateway !== undefined) {
-      await step(`add default route via ${p.gateway}`, ip('route', 'add', 'default', 'via', p.gateway, 'dev', p.ifname));
-    }
+    const batch: Array<[string, string[]]> = [
+      ['bring lo up', ['link', 'set', 'dev', 'lo', 'up']],
+      ...(props.length > 0 ? [[`set ${props.join(' ')}`, ['link', 'set', 'dev', p.ifname, ...props]] as [string, string[]]] : []),
+      ...(p.address !== undefined ? [[`add address ${p.address}`, ['addr', 'add', p.address, 'dev', p.ifname]] as [string, string[]]] : []),
+      [`bring ${p.ifname} up`, ['link', 'set', 'dev', p.ifname, 'up']],
+      ...(p.gateway !== undefined ? [[`add default route via ${p.gateway}`, ['route', 'add', 'default', 'via', p.gateway, 'dev', p.ifname]] as [string, string[]]] : []),
+    ];
+    await runBatch(name, batch);
     const links = JSON.parse(await runChecked(ip('-j', 'link', 'show', 'dev', p.ifname))) as Array<{ address?: string }>;
     return new Container(name, p.ifname, p.link, links[0]?.address ?? '', p.address, wroteEtc);
   } catch (e) {
@@ -217,6 +225,20 @@ export async function createContainer(opts: ContainerOptions): Promise<Container
     }
     throw e;
   }
+}
+
+/**
+ * Runs `ip -n NS -batch -` with one command per line; a failure names the
+ * step of the line `ip` reports ("Command failed -:N").
+ */
+async function runBatch(ns: string, steps: ReadonlyArray<[string, string[]]>): Promise<void> {
+  const r = await run(['ip', '-n', ns, '-batch', '-'], { input: steps.map(([, argv]) => argv.join(' ')).join('\n') + '\n', timeoutMs: 10_000 });
+  if (r.code === 0) return;
+  const line = Number(/Command failed -:(\d+)/.exec(r.stderr)?.[1] ?? 0);
+  const what = steps[line - 1]?.[0] ?? 'configure';
+  const argv = steps[line - 1]?.[1] ?? [];
+  const reason = r.stderr.split('\n').filter((l) => l !== '' && !/Command failed/.test(l)).join('; ') || `exit ${r.code}`;
+  throw new Error(`createContainer ${ns}: ${what}: \`ip -n ${ns} ${argv.join(' ')}\` failed: ${reason}`);
 }
 
 /** `ip netns add`, with a random `wl-xxxxxx` name unless one is given; records it. */

@@ -316,7 +316,9 @@ export class BridgeNetwork {
         gateway: this.gatewayAddress,
         mtu: this.mtu,
         ...(opts.namespace !== undefined ? { name: opts.namespace } : {}),
-        ...(opts.sysctls !== undefined ? { sysctls: opts.sysctls } : {}),
+        // As Docker on a network without IPv6: no IPv6 in the container, so
+        // no router solicitations, MLD reports or DAD probes flooding the switch.
+        sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1', 'net.ipv6.conf.default.disable_ipv6': '1', ...opts.sysctls },
         // As Docker: the embedded DNS server as the only nameserver, the container's own name in its hosts.
         ...(this.dns !== undefined ? { dns: { nameservers: [this.gatewayAddress], options: ['ndots:0'], hosts: { [opts.name]: addressText } } } : {}),
       });
