@@ -51,6 +51,10 @@ describe.skipIf(cap.skip)('example labs with switches, routers and hosts', () =>
     try {
       await up('vlans.yaml');
       const ns = await namespacesOf('vlans');
+      const ps = await wirelab('ps', 'vlans');
+      expect(ps.stdout).toMatch(/^NAME\s+NETWORK\s+ADDRESS\s+STATUS\s+NAMESPACE\s+PORTS\s+VLAN$/m);
+      expect(ps.stdout).toMatch(/^red-b\s+red\s+10\.10\.0\.3\s+running\s+wl-[0-9a-f]+\s+10$/m);
+      expect(ps.stdout).toMatch(/^blue-b\s+blue\s+10\.20\.0\.3\s+running\s+wl-[0-9a-f]+\s+20$/m);
       const ping = await wirelab('pingall', 'vlans');
       expect(ping.stdout).toContain('red-a -> X red-b X');
       expect(ping.stdout).toContain('blue-a -> X X blue-b');

@@ -67,6 +67,8 @@ export interface ServiceRow {
   network: string;
   /** Its addresses, comma-separated in interface order (the first is what pingall and DNS use). */
   address: string;
+  /** The VLAN of each network on a shared switch, comma-separated in interface order ('' when none is). */
+  vlans?: string;
   /** The container's namespace ('' for a wirelab host or router). */
   namespace: string;
   status: ServiceStatus;
@@ -353,6 +355,7 @@ export class RunningLab implements LabView {
       kind: 'service',
       network: s.networks.map((n) => n.name).join(','),
       address: s.addresses.join(','),
+      vlans: this.vlansOf(s.model.networks),
       namespace: s.container.name,
       status: s.status,
       ports: s.model.ports,
@@ -362,11 +365,21 @@ export class RunningLab implements LabView {
       kind: n.kind,
       network: n.networks.join(','),
       address: n.addresses.join(','),
+      vlans: this.vlansOf([...this.model.routers, ...this.model.hosts].find((x) => x.name === n.name)?.networks ?? []),
       namespace: '',
       status: 'running',
       ports: n.ports,
     }));
     return [...services, ...others.filter((o) => o.kind === 'host'), ...others.filter((o) => o.kind === 'router')];
+  }
+
+  /** `10,-` for a node on VLAN 10 of a shared switch and on a network of its own; '' when none is shared. */
+  private vlansOf(attachments: readonly AttachmentModel[]): string {
+    const ids = attachments.map((a) => {
+      const n = this.model.networks.find((x) => x.name === a.network);
+      return n === undefined || n.switch === n.name ? '-' : String(n.vlan);
+    });
+    return ids.every((v) => v === '-') ? '' : ids.join(',');
   }
 
   /** The network of `name`, for inspection (conntrack, DNS, FDB). */
@@ -442,9 +455,19 @@ export class RunningLab implements LabView {
 
 /** `docker compose ps`-style table. */
 export function formatServiceTable(rows: readonly ServiceRow[]): string {
-  const header = ['NAME', 'NETWORK', 'ADDRESS', 'STATUS', 'NAMESPACE', 'PORTS'];
+  // A VLAN column only for a lab with VLANs (after the rest, so the usual columns stay where they are).
+  const withVlans = rows.some((r) => (r.vlans ?? '') !== '');
+  const header = ['NAME', 'NETWORK', 'ADDRESS', 'STATUS', 'NAMESPACE', 'PORTS', ...(withVlans ? ['VLAN'] : [])];
   // A wirelab host or router has no namespace: the column says what it is instead.
-  const cells = rows.map((r) => [r.name, r.network, r.address, r.status, r.namespace || `(wirelab ${r.kind ?? 'host'})`, r.ports.join(', ')]);
+  const cells = rows.map((r) => [
+    r.name,
+    r.network,
+    r.address,
+    r.status,
+    r.namespace || `(wirelab ${r.kind ?? 'host'})`,
+    r.ports.join(', '),
+    ...(withVlans ? [r.vlans || '-'] : []),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   return [header, ...cells].map((c) => c.map((x, i) => x.padEnd(widths[i]!)).join('   ').trimEnd()).join('\n');
 }
