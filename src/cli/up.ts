@@ -152,7 +152,10 @@ export function registerUpCommands(program: Command): void {
         // No live supervisor: remove what dead ones recorded, as `wirelab cleanup` does, and their sockets.
         const removed = await cleanupStale();
         for (const l of labSockets()) {
-          if (await request(l, { v, op: 'ps' }, 2_000).then(() => false, () => true)) rmSync(controlSocketPath(l), { force: true });
+          if (await request(l, { v, op: 'ps' }, 2_000).then(() => false, () => true)) {
+            rmSync(controlSocketPath(l), { force: true });
+            rmSync(labLogDir(l), { recursive: true, force: true });
+          }
         }
         if (name === undefined && removed.length === 0) throw e;
         out(removed.length > 0 ? `no live lab${name ? ` named ${name}` : ''}; removed what ${removed.length} dead wirelab run(s) left` : `no running lab named ${name}`);

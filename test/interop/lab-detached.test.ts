@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { controlSocketPath } from '../../src/lab/control.js';
+import { labLogDir } from '../../src/lab/file/up.js';
 import { requireRoot } from '../helpers/netns.js';
 import { wirelab as runCli, type CliResult } from '../helpers/cli.js';
 
@@ -84,6 +85,7 @@ describe.skipIf(cap.skip)('a detached lab', () => {
     const list = (await run('ip', ['netns', 'list'])).stdout;
     for (const n of namespaces) expect(list).not.toContain(n);
     expect(existsSync(controlSocketPath('quickstart'))).toBe(false);
+    expect(existsSync(labLogDir('quickstart'))).toBe(false); // the services' logs go with the lab, as compose's
     expect((await wirelab('ls')).stdout).toContain('no lab is running');
   });
 
@@ -100,6 +102,7 @@ describe.skipIf(cap.skip)('a detached lab', () => {
     const list = (await run('ip', ['netns', 'list'])).stdout;
     for (const s of ps.services) expect(list).not.toContain(s.namespace);
     expect(existsSync(controlSocketPath('quickstart'))).toBe(false);
+    expect(existsSync(labLogDir('quickstart'))).toBe(false); // the services' logs go with the lab, as compose's
     const stale = JSON.parse((await wirelab('cleanup', '--json')).stdout) as unknown[];
     expect(stale).toEqual([]);
   });

@@ -36,7 +36,7 @@
  * work, and reports progress through a callback so a test, a TTY and a log
  * each show it their own way.
  */
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { compileCaptureFilter } from '../../link/capture-filter.js';
@@ -435,6 +435,8 @@ export class RunningLab implements LabView {
       }
       await this.lab.close().catch(note);
       for (const log of this.logs) log.end();
+      // As `docker compose down` removes the containers and their logs.
+      rmSync(labLogDir(this.model.name), { recursive: true, force: true });
       for (const n of this.nodes.values()) {
         try {
           await n.close?.();
