@@ -33,8 +33,9 @@
  * first time it is whole (`SEQ RECV_NS`; duplicates are dropped) — for TCP,
  * every message completed by one read shares that read's time, which is
  * exactly when the application could have had them. It stops when every
- * message has arrived, when every TCP connection has ended, when anything
- * (a line or EOF) arrives on its stdin, or at its lifetime bound.
+ * message has arrived (except udp-rtx's, which keeps acknowledging the
+ * sender's resends), when every TCP connection has ended, when anything (a
+ * line or EOF) arrives on its stdin, or at its lifetime bound.
  */
 
 export interface HolAgentConfig {
@@ -114,7 +115,8 @@ def receive():
         sel.register(us, READ, 'udp')
     print('ready', flush=True)
     stop = False
-    while not stop and len(got) < N and now() < END:
+    # udp-rtx keeps ACKing after it has everything: the sender may still be missing ACKs and resending.
+    while not stop and (RTX or len(got) < N) and now() < END:
         for key, _ in sel.select(0.2):
             what = key.data
             if what == 'stdin':

@@ -22,6 +22,8 @@
  * - IPv6 is off and each side has a permanent neighbour entry for the other,
  *   so nothing but the benchmark's own traffic crosses the link (no ARP to
  *   lose or to stall a run).
+ * - `linkLosses`: frames the two wrappers dropped, both directions (data and
+ *   the ACKs coming back), from the run's start.
  * - Base RTT: `ping -c 5 -i 0.2` A → B over the link with the run's delay and
  *   jitter but no loss, before the run (fresh, unlossy wrappers; the run's
  *   wrappers start their random streams at the run).
@@ -130,6 +132,12 @@ function scheduleMs(spec: HolRunSpec): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function cancellableSleep(ms: number): { done: Promise<void>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const done = new Promise<void>((r) => (timer = setTimeout(r, ms)));
+  return { done, cancel: () => clearTimeout(timer) };
+}
+
 /** Average of `ping`'s rtt line, ms; undefined when ping got no reply. */
 function parsePingAvg(out: string): number | undefined {
   const m = /= [\d.]+\/([\d.]+)\/[\d.]+\/[\d.]+ ms/.exec(out);
@@ -232,14 +240,19 @@ export async function runRealHol(spec: HolRunSpec, opts: RealHolOptions = {}): P
     // Both start together (a Python start-up can take a second on a busy host); the sender goes once the receiver listens.
     const receiver = b.spawn(['python3', script, JSON.stringify(rcfg)], { stdin: 'pipe' });
     const sender = a.spawn(['python3', script, JSON.stringify(scfg)], { stdin: 'pipe' });
+    // A process that already ended makes a write to its stdin fail (EPIPE): that is not the run's error.
+    for (const p of [receiver, sender]) p.stdin?.on('error', () => undefined);
     await Promise.all([receiver.waitForOutput(/^ready$/m, 20_000), sender.waitForOutput(/^ready$/m, 20_000)]);
     sender.stdin?.end('go\n');
     const senderDeadline = setTimeout(() => void sender.kill('SIGKILL'), lifetimeMs + 5_000);
     const sent = await sender.exited;
     clearTimeout(senderDeadline);
     if (sent.code !== 0) throw new Error(`runRealHol: the sender in ${a.name} failed (${sent.signal ?? `exit ${sent.code}`}): ${describeExit(sender)}`);
-    // What is still in flight gets the drain; then the receiver is told to stop.
-    await Promise.race([receiver.exited, sleep(drainMs)]);
+    // What is still in flight gets the drain, then the receiver is told to stop. udp-rtx's sender ends
+    // only when everything is acknowledged or its own drain has passed: nothing more is coming.
+    const drained = cancellableSleep(spec.transport === 'udp-rtx' ? 0 : drainMs);
+    await Promise.race([receiver.exited, drained.done]);
+    drained.cancel();
     if (receiver.running) receiver.stdin?.end('stop\n');
     const recvDeadline = setTimeout(() => void receiver.kill('SIGKILL'), 10_000);
     const received = await receiver.exited;
