@@ -34,9 +34,12 @@
  * The ratio is median / median of the reference row.
  *
  * Small frames: one iperf3 client is one thread sending one datagram per
- * syscall, so on a fast path it, not the path, is the limit. Where a UDP
- * run lost under 1% the row says "iperf3-bound": the path took everything
- * iperf3 could send, and its real ceiling is higher. A frame generator that
+ * syscall and one iperf3 server one thread receiving them, so on a fast
+ * path iperf3, not the path, is the limit: frames/s then barely change with
+ * the size. Where a UDP run lost under 1% the row says "iperf3-bound": the
+ * path took everything iperf3 could send, and its real ceiling is higher.
+ * Loss of 1% or more does not prove the path was the limit either (the
+ * receiving iperf3's socket buffer overflows too). A frame generator that
  * can fill a path (trafgen, from netsniff-ng) is not used here: it is not
  * installed on every machine this runs on; bench/bridge measures 64-byte
  * frames/s with it where it is.
@@ -60,7 +63,7 @@ import { createStack } from '../src/stack.js';
 import { RealClock } from '../src/time/index.js';
 import { cForwarderPath, compileTapfwd, wirelabBridgePath } from './bridge.js';
 import { kernelBridge, NO_IPV6, sh, type Pair, type Path } from './lib/paths.js';
-import { parseBenchArgs, requireTools } from './lib/args.js';
+import { BenchExit, parseBenchArgs, requireTools } from './lib/args.js';
 import { slirpPath, socatPath, wirelabPath, type Measured, type PathRun } from './portmap.js';
 import { benchBulk, clock as tcpClock } from './tcp.js';
 import { printRows, writeResult, wroteLine, type BenchRow } from './results.js';
@@ -71,7 +74,7 @@ type Group = (typeof GROUPS)[number];
 export const FLAGS = {
   seconds: { type: 'number', default: 3, min: 1, max: 30, help: 'length of each iperf3 run (and each portmap/tcp transfer)' },
   rounds: { type: 'number', default: 3, min: 1, max: 9, help: 'rounds; each row is the median, with min–max' },
-  only: { type: 'list', meta: GROUPS.join(','), choices: GROUPS, help: 'run only these path groups (default all)' },
+  only: { type: 'list', meta: 'bridge,udp,…', choices: GROUPS, help: 'run only these path groups (default all)' },
   'udp-sizes': { type: 'list', meta: '64,512,1472', help: 'UDP payload sizes in bytes for the udp group (each 16..1472)' },
 } as const;
 
@@ -256,7 +259,7 @@ export async function main(args: string[]): Promise<void> {
   const only = new Set<Group>((opts.flags.only as Group[] | undefined) ?? GROUPS);
   const udpSizes = (opts.flags['udp-sizes'] ?? ['64', '512', '1472']).map((s) => {
     const n = Number(s);
-    if (!Number.isInteger(n) || n < 16 || n > 1472) throw new Error(`--udp-sizes: "${s}" is not a payload size from 16 to 1472`);
+    if (!Number.isInteger(n) || n < 16 || n > 1472) throw new BenchExit(`bench/throughput: --udp-sizes: "${s}" is not a payload size from 16 to 1472`, 2);
     return n;
   });
   const l2l3 = PATHS.filter((p) => only.has(p.group) || (only.has('udp') && p.udp));
@@ -270,7 +273,8 @@ export async function main(args: string[]): Promise<void> {
   const say = (line: string) => process.stderr.write(`${line}\n`);
   process.stdout.write(
     `bench/throughput: median of ${rounds} round(s) of ${seconds} s per run, spread min–max; ratio = median / reference median.\n` +
-      'UDP rows are iperf3 frames/s received; "iperf3-bound" marks a path that lost < 1%, i.e. iperf3 (one sending thread) was the limit, not the path.\n' +
+      'UDP rows are iperf3 frames/s received (sent − lost). One iperf3 thread sends and one receives, so on fast paths iperf3 is the limit, not the path\n' +
+      '(frames/s barely change with size); "iperf3-bound" marks runs that lost < 1%: the path took everything iperf3 could send.\n' +
       'trafgen (netsniff-ng) is not used: it is not installed on every machine; bench/bridge measures 64-byte frames/s with it.\n',
   );
 
