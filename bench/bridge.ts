@@ -12,7 +12,7 @@
  * Rows: wirelab vs the C forwarder (target ≥ 0.7×) for TCP, wirelab vs the
  * kernel bridge (target ≥ 0.5×) for 64-byte frames/s.
  *
- *   npm run bench -- bridge [--seconds N]
+ *   npm run bench -- bridge [--seconds N] [--only tcp,frames]
  *
  * Safety: only addresses inside the namespaces created here (10.202.0.0/24);
  * every iperf3 run is bounded in time, every trafgen run in time (timeout)
@@ -31,7 +31,7 @@ import { encodeEthernet, ETHERTYPE } from '../src/wire/ethernet.js';
 import { encodeIPv4, IP_PROTOCOL } from '../src/wire/ipv4.js';
 import { encodeUdp } from '../src/wire/udp.js';
 import { printRows, writeResult, wroteLine, type BenchRow } from './results.js';
-import { iperf, kernelBridge, sh, throughTaps, type Pair, type Path } from './lib/paths.js';
+import { iperf, kernelBridge, sh, throughTaps, type Pair, type PairAddresses, type Path } from './lib/paths.js';
 import { parseBenchArgs, requireTools } from './lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -93,29 +93,46 @@ async function smallFrames({ a, b }: Pair, seconds: number, cfg: string): Promis
 }
 
 // ---------------------------------------------------------------------------
-// Paths
+// Paths (bench/throughput.ts runs them too)
+
+/** Compiles bench/c/tapfwd.c into `dir`; returns the binary's path. */
+export function compileTapfwd(dir: string): string {
+  const tapfwd = join(dir, 'tapfwd');
+  sh(['cc', '-O2', '-o', tapfwd, join(here, 'c', 'tapfwd.c')]);
+  return tapfwd;
+}
+
+/** A and B on two TAPs joined by the C forwarder (`tapfwd`, from compileTapfwd). */
+export function cForwarderPath(tapfwd: string, vnet: boolean, addresses: PairAddresses): Path {
+  return throughTaps((ta, tb) => [tapfwd, ...(vnet ? ['--vnet'] : []), ta, tb], addresses);
+}
+
+/** A and B on two TAPs joined by the wirelab switch (examples/switch.ts in its own process). */
+export function wirelabBridgePath(vnet: boolean, addresses: PairAddresses): Path {
+  return throughTaps((ta, tb) => [process.execPath, '--import', 'tsx', 'examples/switch.ts', ...(vnet ? ['--vnet'] : []), ta, tb], addresses);
+}
 
 // ---------------------------------------------------------------------------
 
 export const FLAGS = {
   seconds: { type: 'number', default: 5, min: 1, max: 60, help: 'length of each iperf3 and trafgen run' },
+  only: { type: 'list', meta: 'tcp,frames', choices: ['tcp', 'frames'], help: 'run only these parts: iperf3 TCP, 64-byte frames/s (trafgen) (default both)' },
 } as const;
 export const TOOLS = ['ip', 'ping', 'iperf3', 'trafgen', 'timeout', 'cc', 'ethtool'];
 
 export async function main(args: string[]): Promise<void> {
   const opts = parseBenchArgs('bridge', args, FLAGS);
   const seconds = opts.flags.seconds;
-  requireTools('bridge', TOOLS);
+  const only = new Set(opts.flags.only ?? ['tcp', 'frames']);
+  requireTools('bridge', only.has('frames') ? TOOLS : TOOLS.filter((t) => t !== 'trafgen' && t !== 'timeout'));
 
   const dir = mkdtempSync(join(tmpdir(), 'wl-bench-'));
-  const tapfwd = join(dir, 'tapfwd');
-  sh(['cc', '-O2', '-o', tapfwd, join(here, 'c', 'tapfwd.c')]);
+  const tapfwd = compileTapfwd(dir);
   const cfg = join(dir, 'udp64.trafgen');
   writeFileSync(cfg, `{ ${[...minimumUdpFrame()].map((x) => `0x${x.toString(16).padStart(2, '0')}`).join(', ')} }\n`);
 
-  const cForwarder = (vnet: boolean): Path => throughTaps((ta, tb) => [tapfwd, ...(vnet ? ['--vnet'] : []), ta, tb], ADDRESSES);
-  const wirelab = (vnet: boolean): Path =>
-    throughTaps((ta, tb) => [process.execPath, '--import', 'tsx', 'examples/switch.ts', ...(vnet ? ['--vnet'] : []), ta, tb], ADDRESSES);
+  const cForwarder = (vnet: boolean): Path => cForwarderPath(tapfwd, vnet, ADDRESSES);
+  const wirelab = (vnet: boolean): Path => wirelabBridgePath(vnet, ADDRESSES);
 
   const rows: BenchRow[] = [];
   const add = (path: string, metric: string, value: number, reference: string, refValue: number) =>
@@ -124,7 +141,7 @@ export async function main(args: string[]): Promise<void> {
   const bothWays = (p: Pair) => iperf(p, seconds, false).then(async (ab) => [ab, await iperf(p, seconds, true)] as const);
 
   try {
-    for (const vnet of [false, true]) {
+    for (const vnet of only.has('tcp') ? [false, true] : []) {
       const mode = vnet ? 'vnet_hdr on' : 'vnet_hdr off';
       const kName = `kernel bridge (offloads ${vnet ? 'on' : 'off'})`;
       const cName = `C forwarder (${mode})`;
@@ -142,17 +159,19 @@ export async function main(args: string[]): Promise<void> {
       }
     }
 
-    const small = (p: Pair) => smallFrames(p, seconds, cfg);
-    const k = await kernelBridge(true, ADDRESSES)(small);
-    say(`kernel bridge 64 B: sent ${k.sent}, B received ${k.received}: ${k.rate.toFixed(0)} frames/s`);
-    const c = await cForwarder(false)(small);
-    say(`C forwarder 64 B: sent ${c.sent}, B received ${c.received}: ${c.rate.toFixed(0)} frames/s`);
-    const w = await wirelab(false)(small);
-    say(`wirelab bridge 64 B: sent ${w.sent}, B received ${w.received}: ${w.rate.toFixed(0)} frames/s`);
-    const kRef = 'kernel bridge 64 B UDP A→B';
-    add(kRef, 'frames/s', k.rate, kRef, k.rate);
-    add('C forwarder (vnet_hdr off) 64 B UDP A→B', 'frames/s', c.rate, kRef, k.rate);
-    add('wirelab bridge (vnet_hdr off) 64 B UDP A→B', 'frames/s', w.rate, kRef, k.rate);
+    if (only.has('frames')) {
+      const small = (p: Pair) => smallFrames(p, seconds, cfg);
+      const k = await kernelBridge(true, ADDRESSES)(small);
+      say(`kernel bridge 64 B: sent ${k.sent}, B received ${k.received}: ${k.rate.toFixed(0)} frames/s`);
+      const c = await cForwarder(false)(small);
+      say(`C forwarder 64 B: sent ${c.sent}, B received ${c.received}: ${c.rate.toFixed(0)} frames/s`);
+      const w = await wirelab(false)(small);
+      say(`wirelab bridge 64 B: sent ${w.sent}, B received ${w.received}: ${w.rate.toFixed(0)} frames/s`);
+      const kRef = 'kernel bridge 64 B UDP A→B';
+      add(kRef, 'frames/s', k.rate, kRef, k.rate);
+      add('C forwarder (vnet_hdr off) 64 B UDP A→B', 'frames/s', c.rate, kRef, k.rate);
+      add('wirelab bridge (vnet_hdr off) 64 B UDP A→B', 'frames/s', w.rate, kRef, k.rate);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

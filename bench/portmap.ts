@@ -161,7 +161,7 @@ interface Target {
   httpPort: number;
 }
 
-interface Measured {
+export interface Measured {
   uploadMbps: number;
   downloadMbps: number;
   connsPerSec: number;
@@ -180,6 +180,7 @@ async function measure(t: Target, opts: Options): Promise<Measured> {
   };
   const uploadMbps = await iperf(false);
   const downloadMbps = await iperf(true);
+  if (opts.requests === 0) return { uploadMbps, downloadMbps, connsPerSec: 0, failed: 0 }; // bench/throughput: goodput only
   const ab = await run(
     inClient(['ab', '-q', '-r', '-s', '10', '-n', String(opts.requests), '-c', String(opts.concurrency), `http://${t.host}:${t.httpPort}/`]),
     120_000,
@@ -193,9 +194,9 @@ async function measure(t: Target, opts: Options): Promise<Measured> {
 // ---------------------------------------------------------------------------
 // The four paths
 
-type PathRun = (opts: Options) => Promise<Measured>;
+export type PathRun = (opts: Options) => Promise<Measured>;
 
-const wirelabPath: PathRun = async (opts) => {
+export const wirelabPath: PathRun = async (opts) => {
   const clock = new RealClock();
   const lab = new Lab();
   const tapName = `wlpb${uid()}`;
@@ -237,7 +238,7 @@ function slirpApi(socket: string, request: object): Promise<string> {
   });
 }
 
-const slirpPath: PathRun = async (opts) => {
+export const slirpPath: PathRun = async (opts) => {
   const nss = new Namespaces();
   const dir = mkdtempSync(join(tmpdir(), 'wl-slirp-'));
   try {
@@ -270,7 +271,7 @@ const slirpPath: PathRun = async (opts) => {
   }
 };
 
-const socatPath: PathRun = async (opts) => {
+export const socatPath: PathRun = async (opts) => {
   const nss = new Namespaces();
   try {
     const id = uid();
@@ -292,7 +293,7 @@ const socatPath: PathRun = async (opts) => {
   }
 };
 
-const dnatPath: PathRun = async (opts) => {
+export const dnatPath: PathRun = async (opts) => {
   const nss = new Namespaces();
   try {
     const id = uid();
@@ -323,8 +324,9 @@ const dnatPath: PathRun = async (opts) => {
 
 // ---------------------------------------------------------------------------
 
-interface Options {
+export interface Options {
   seconds: number;
+  /** Requests per ab run; 0 skips ab (goodput only). */
   requests: number;
   concurrency: number;
   rounds: number;

@@ -25,6 +25,15 @@ export interface BenchRow {
   reference: string;
   /** value / reference value (1 for the reference itself). */
   ratio: number;
+  /**
+   * Optional, for a row that is the median of several rounds (bench/throughput):
+   * the smallest and largest round, and how many rounds there were.
+   */
+  min?: number;
+  max?: number;
+  rounds?: number;
+  /** Optional remark printed beside the row, e.g. that the load generator, not the path, was the limit. */
+  note?: string;
 }
 
 export interface BenchResult {
@@ -72,10 +81,26 @@ export function wroteLine(file: string, opts: { save: boolean }): string {
 
 /** Prints rows as an aligned table, like the README shows them. */
 export function printRows(rows: BenchRow[]): void {
-  const header = ['path', 'metric', 'value', 'reference', 'ratio'];
-  const cells = rows.map((r) => [r.path, r.metric, formatValue(r.value), r.reference, r.ratio.toFixed(2)]);
+  // Rows with a spread (min/max over rounds) or a note get those columns; others print as always.
+  const spread = rows.some((r) => r.min !== undefined && r.max !== undefined);
+  const notes = rows.some((r) => r.note !== undefined && r.note !== '');
+  const header = ['path', 'metric', spread ? 'median' : 'value', ...(spread ? ['min–max'] : []), 'reference', 'ratio', ...(notes ? ['note'] : [])];
+  const right = new Set(spread ? [2, 3, 5] : [2, 4]);
+  const cells = rows.map((r) => [
+    r.path,
+    r.metric,
+    formatValue(r.value),
+    ...(spread ? [r.min !== undefined && r.max !== undefined ? `${formatValue(r.min)}–${formatValue(r.max)}` : ''] : []),
+    r.reference,
+    r.ratio.toFixed(2),
+    ...(notes ? [r.note ?? ''] : []),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i === 2 || i === 4 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!))).join('  ');
+  const line = (c: string[]) =>
+    c
+      .map((x, i) => (right.has(i) ? x.padStart(widths[i]!) : i === c.length - 1 ? x : x.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   process.stdout.write(line(header) + '\n' + cells.map(line).join('\n') + '\n');
 }
 
@@ -110,7 +135,9 @@ export function renderSvg(result: BenchResult): string {
     parts.push(
       `<text x="${labelW - 8}" y="${y + 16}" text-anchor="end">${esc(r.path)}</text>`,
       `<rect x="${labelW}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${ref ? '#999' : '#3a7bd5'}"/>`,
-      `<text x="${labelW + w + 6}" y="${y + 16}">${r.ratio.toFixed(2)}× (${formatValue(r.value)} ${esc(r.metric)})</text>`,
+      `<text x="${labelW + w + 6}" y="${y + 16}">${r.ratio.toFixed(2)}× (${formatValue(r.value)}${
+        r.min !== undefined && r.max !== undefined ? ` [${formatValue(r.min)}–${formatValue(r.max)}]` : ''
+      } ${esc(r.metric)})</text>`,
     );
   });
   parts.push(`<line x1="${x1}" y1="${top}" x2="${x1}" y2="${h - 20}" stroke="#c00" stroke-dasharray="4 3"/>`, '</svg>');

@@ -180,7 +180,8 @@ function wlSink(stack: Stack, ip: string, port: number, timeoutMs: number): Prom
 // ---------------------------------------------------------------------------
 // Topologies
 
-const clock = new RealClock();
+/** The real clock every site here runs on; main closes it (so does bench/throughput, which runs benchBulk). */
+export const clock = new RealClock();
 
 interface WirelabSite {
   lab: Lab;
@@ -340,7 +341,7 @@ function stackDoesGso(): boolean {
   return true;
 }
 
-async function benchBulk(rows: BenchRow[], seconds: number): Promise<void> {
+export async function benchBulk(rows: BenchRow[], seconds: number): Promise<void> {
   const modes: Array<{ vnet: boolean }> = [{ vnet: false }];
   if (stackDoesGso()) modes.push({ vnet: true });
   else process.stdout.write('(a) vnet_hdr on: skipped, the host stack handles no vnet_hdr (GSO) frames yet (offloads-off rows only)\n');

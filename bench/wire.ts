@@ -5,6 +5,11 @@
  *    full representation (the reference) and through the hot-path accessors;
  *  - the RFC 1071 checksum over 1500 and 65535 bytes, wirelab's 32-bit-word
  *    fast path against a textbook 16-bit loop in the same run.
+ *
+ *   npm run bench -- wire [--seconds S]
+ *
+ * --seconds is benchmark.js's maxTime per case (its default, 5 s, unless
+ * given; a fraction such as 0.2 makes a quick smoke run).
  */
 import b from 'benny';
 import { decodeEthernet, encodeEthernet, ETHERTYPE, type EthernetHeader } from '../src/wire/ethernet.js';
@@ -73,17 +78,22 @@ export function sampleFrame(): Uint8Array {
 
 interface BennyResult { name: string; ops: number }
 
-async function suite(name: string, cases: Record<string, () => unknown>): Promise<BennyResult[]> {
+async function suite(name: string, cases: Record<string, () => unknown>, maxTime: number): Promise<BennyResult[]> {
   const summary = (await b.suite(
     name,
-    ...Object.entries(cases).map(([n, fn]) => b.add(n, fn)),
+    ...Object.entries(cases).map(([n, fn]) => b.add(n, fn, { maxTime })),
     b.cycle(),
   )) as unknown as { results: BennyResult[] };
   return summary.results;
 }
 
+export const FLAGS = {
+  seconds: { type: 'number', default: 5, min: 0.1, max: 60, help: 'time per case (benchmark.js maxTime)' },
+} as const;
+
 export async function main(args: string[]): Promise<void> {
-  const opts = parseBenchArgs('wire', args, {});
+  const opts = parseBenchArgs('wire', args, FLAGS);
+  const maxTime = opts.flags.seconds;
   const frame = sampleFrame();
   let sink = 0;
   const decode = await suite('decode ethernet/ipv4/tcp', {
@@ -105,7 +115,7 @@ export async function main(args: string[]): Promise<void> {
       if (!t.ok) throw new Error('bad tcp');
       sink += t.value.dstPort;
     },
-  });
+  }, maxTime);
   const sizes = [1500, 65535];
   const checks: BennyResult[] = [];
   for (const size of sizes) {
@@ -114,7 +124,7 @@ export async function main(args: string[]): Promise<void> {
       ...(await suite(`checksum ${size} bytes`, {
         [`textbook 16-bit loop, ${size} B`]: () => (sink ^= textbookChecksum(data)),
         [`wirelab checksum, ${size} B`]: () => (sink ^= internetChecksum(data)),
-      })),
+      }, maxTime)),
     );
   }
   if (sink === 0.5) process.stdout.write('');
