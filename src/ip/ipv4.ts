@@ -119,6 +119,8 @@ export interface IpStats {
   /** GSO super-frames (larger than the MTU) received from a vnet_hdr port, and sent with a GSO header. */
   inGsoFrames: number;
   outGsoFrames: number;
+  /** Frames whose delivery ran a user callback that threw (rethrown after the batch). */
+  callbackErrors: number;
   drops: Record<string, number>;
 }
 
@@ -127,7 +129,7 @@ function netError(code: string, message: string): Error {
 }
 
 export class IpLayer {
-  readonly stats: IpStats = { inReceives: 0, inDelivers: 0, forwarded: 0, outRequests: 0, fragCreates: 0, reassembled: 0, inGsoFrames: 0, outGsoFrames: 0, drops: {} };
+  readonly stats: IpStats = { inReceives: 0, inDelivers: 0, forwarded: 0, outRequests: 0, fragCreates: 0, reassembled: 0, inGsoFrames: 0, outGsoFrames: 0, callbackErrors: 0, drops: {} };
   readonly neighbours: NeighbourTable<PendingFrame>;
   readonly reassembler: Reassembler;
   readonly interfaces: NetInterface[] = [];
@@ -235,18 +237,36 @@ export class IpLayer {
 
   // ---- receive ----------------------------------------------------------
 
+  /**
+   * A batch of frames from one port. A user's callback that throws while a
+   * frame is delivered (a TCP 'data' or 'connection' handler runs inside
+   * input) must not cut the batch short: the error is caught, the remaining
+   * frames are processed, the ports are flushed, and then the first error is
+   * rethrown (several: an AggregateError) to whoever delivered the batch —
+   * a timer of the injected clock (whose scheduler rethrows it after its
+   * run, an uncaught exception on the real clock, as a throwing Node event
+   * handler is) or the TAP's native read callback (an uncaught exception).
+   * UDP's 'message' handlers already run later, from the socket's own timer.
+   */
   private receiveBatch(batch: RxBatch, iface: NetInterface): void {
     const { buf, offsets, lengths, count } = batch;
-    if (batch.vnetHdr) {
-      for (let i = 0; i < count; i++) {
-        const off = offsets[i]!;
-        const len = lengths[i]!;
-        this.receiveFrame(buf, off, len, iface, this.vnetRxFlags(buf, off - VNET_HDR_LEN, off, len));
+    let errors: unknown[] | undefined;
+    for (let i = 0; i < count; i++) {
+      const off = offsets[i]!;
+      const len = lengths[i]!;
+      try {
+        if (batch.vnetHdr) this.receiveFrame(buf, off, len, iface, this.vnetRxFlags(buf, off - VNET_HDR_LEN, off, len));
+        else this.receiveFrame(buf, off, len, iface);
+      } catch (e) {
+        (errors ??= []).push(e);
+        this.stats.callbackErrors++;
       }
-    } else {
-      for (let i = 0; i < count; i++) this.receiveFrame(buf, offsets[i]!, lengths[i]!, iface);
     }
     this.flushDirty();
+    if (errors !== undefined) {
+      if (errors.length === 1) throw errors[0];
+      throw new AggregateError(errors, `${errors.length} callbacks threw while a batch was received`);
+    }
   }
 
   /**
