@@ -178,6 +178,7 @@ export class IcmpLayer implements IcmpErrorSink {
    * Sends an ICMP error about `datagram` to its source (RFC 1122 §3.2.2,
    * RFC 1812 §4.3.2.7): never about an ICMP error, a non-first fragment, a
    * broadcast or multicast destination, or an unusable source; rate-limited.
+   * For a Parameter Problem (type 12), `nextHopMtu` carries the pointer.
    */
   error(type: number, code: number, datagram: Uint8Array, iface: NetInterface | undefined, nextHopMtu = 0): void {
     if (datagram.length < 20) return;
@@ -207,7 +208,9 @@ export class IcmpLayer implements IcmpErrorSink {
       return;
     }
     const msg =
-      type === ICMP_TYPE.TIME_EXCEEDED
+      type === ICMP_TYPE.PARAMETER_PROBLEM
+        ? encodeIcmp({ kind: 'other', type, code, restOfHeader: new Uint8Array([nextHopMtu & 0xff, 0, 0, 0]), body: quoted })
+        : type === ICMP_TYPE.TIME_EXCEEDED
         ? encodeIcmp({ kind: 'time-exceeded', code, quoted })
         : encodeIcmp({ kind: 'dest-unreachable', code, quoted, nextHopMtu: code === ICMP_UNREACH.FRAGMENTATION_NEEDED ? nextHopMtu : 0 });
     this.stats.outErrors++;

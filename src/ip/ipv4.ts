@@ -119,6 +119,8 @@ export interface IpStats {
   /** GSO super-frames (larger than the MTU) received from a vnet_hdr port, and sent with a GSO header. */
   inGsoFrames: number;
   outGsoFrames: number;
+  /** Frames whose delivery ran a user callback that threw (rethrown after the batch). */
+  callbackErrors: number;
   drops: Record<string, number>;
 }
 
@@ -127,17 +129,19 @@ function netError(code: string, message: string): Error {
 }
 
 export class IpLayer {
-  readonly stats: IpStats = { inReceives: 0, inDelivers: 0, forwarded: 0, outRequests: 0, fragCreates: 0, reassembled: 0, inGsoFrames: 0, outGsoFrames: 0, drops: {} };
+  readonly stats: IpStats = { inReceives: 0, inDelivers: 0, forwarded: 0, outRequests: 0, fragCreates: 0, reassembled: 0, inGsoFrames: 0, outGsoFrames: 0, callbackErrors: 0, drops: {} };
   readonly neighbours: NeighbourTable<PendingFrame>;
   readonly reassembler: Reassembler;
   readonly interfaces: NetInterface[] = [];
   forwarding: boolean;
+  /** Accept source-routed (LSRR/SSRR) datagrams (Linux accept_source_route, default 0). The route itself is not followed. */
+  acceptSourceRoute = false;
   defaultTtl = 64;
   icmp: IcmpErrorSink | null = null;
   /** Netfilter-style hooks (NAT); null when nothing is hooked in. */
   hooks: IpHooks | null = null;
   /** Called for every received ARP packet (the ARP responder in arp.ts). */
-  arpInput: ((payload: Uint8Array, iface: NetInterface) => void) | null = null;
+  arpInput: ((payload: Uint8Array, iface: NetInterface, linkBroadcast: boolean) => void) | null = null;
   /** Sends an ARP request; set by the ARP responder. */
   arpSolicit: ((ip: IPv4Address, iface: NetInterface, unicastMac: Mac | undefined) => void) | null = null;
   private readonly protocols = new Map<number, ProtocolHandler>();
@@ -233,18 +237,36 @@ export class IpLayer {
 
   // ---- receive ----------------------------------------------------------
 
+  /**
+   * A batch of frames from one port. A user's callback that throws while a
+   * frame is delivered (a TCP 'data' or 'connection' handler runs inside
+   * input) must not cut the batch short: the error is caught, the remaining
+   * frames are processed, the ports are flushed, and then the first error is
+   * rethrown (several: an AggregateError) to whoever delivered the batch —
+   * a timer of the injected clock (whose scheduler rethrows it after its
+   * run, an uncaught exception on the real clock, as a throwing Node event
+   * handler is) or the TAP's native read callback (an uncaught exception).
+   * UDP's 'message' handlers already run later, from the socket's own timer.
+   */
   private receiveBatch(batch: RxBatch, iface: NetInterface): void {
     const { buf, offsets, lengths, count } = batch;
-    if (batch.vnetHdr) {
-      for (let i = 0; i < count; i++) {
-        const off = offsets[i]!;
-        const len = lengths[i]!;
-        this.receiveFrame(buf, off, len, iface, this.vnetRxFlags(buf, off - VNET_HDR_LEN, off, len));
+    let errors: unknown[] | undefined;
+    for (let i = 0; i < count; i++) {
+      const off = offsets[i]!;
+      const len = lengths[i]!;
+      try {
+        if (batch.vnetHdr) this.receiveFrame(buf, off, len, iface, this.vnetRxFlags(buf, off - VNET_HDR_LEN, off, len));
+        else this.receiveFrame(buf, off, len, iface);
+      } catch (e) {
+        (errors ??= []).push(e);
+        this.stats.callbackErrors++;
       }
-    } else {
-      for (let i = 0; i < count; i++) this.receiveFrame(buf, offsets[i]!, lengths[i]!, iface);
     }
     this.flushDirty();
+    if (errors !== undefined) {
+      if (errors.length === 1) throw errors[0];
+      throw new AggregateError(errors, `${errors.length} callbacks threw while a batch was received`);
+    }
   }
 
   /**
@@ -283,10 +305,25 @@ export class IpLayer {
     const dst = readMac(buf, off);
     const linkBroadcast = dst === MAC_BROADCAST || isMulticastMac(dst);
     if (dst !== iface.mac && !linkBroadcast) return iface.drop('otherHost');
-    const type = (buf[off + 12]! << 8) | buf[off + 13]!;
-    if (type === ETHERTYPE.IPV4) return this.input(buf, off + 14, len - 14, iface, linkBroadcast, rxFlags);
+    let type = (buf[off + 12]! << 8) | buf[off + 13]!;
+    let hdr = 14;
+    // An 802.1Q priority tag (VID 0) is untagged traffic with a priority
+    // (IEEE 802.1Q §6.9; Linux's vlan_do_receive / __vlan_hwaccel_clear for
+    // VID 0 without a VLAN device): the host reads past it. Other VIDs are
+    // for VLAN devices a host does not have.
+    if (type === ETHERTYPE.VLAN && len >= 18 && (((buf[off + 14]! << 8) | buf[off + 15]!) & 0x0fff) === 0) {
+      type = (buf[off + 16]! << 8) | buf[off + 17]!;
+      hdr = 18;
+    }
+    // Longer than the MTU allows (plus the header and one tag): dropped, as
+    // a NIC or veth does (is_skb_forwardable: mtu + hard_header_len +
+    // VLAN_HLEN). GSO super-frames from a vnet_hdr port are exempt.
+    if (len > iface.mtu + 18 && (rxFlags & RX_VNET_META) === 0 && !(iface.port.vnetHdr && len <= 65535 + 18)) {
+      return this.drop('oversize');
+    }
+    if (type === ETHERTYPE.IPV4) return this.input(buf, off + hdr, len - hdr, iface, linkBroadcast, rxFlags);
     if (type === ETHERTYPE.ARP) {
-      if (this.arpInput) this.arpInput(buf.subarray(off + 14, off + len), iface);
+      if (this.arpInput) this.arpInput(buf.subarray(off + hdr, off + len), iface, linkBroadcast);
       return;
     }
     if (type === ETHERTYPE.VLAN || type === ETHERTYPE.QINQ) return iface.drop('vlanTagged');
@@ -299,14 +336,24 @@ export class IpLayer {
     if (buf[off]! >>> 4 !== 4) return this.drop('badVersion');
     const hl = ipv4HeaderLength(buf, off);
     if (hl < 20 || hl > avail) return this.drop('badHeaderLength');
-    // No check against the interface MTU: a GSO super-frame (vnet_hdr) is
-    // up to 64 KB, and Linux accepts any length the link delivered.
     const total = ipv4TotalLength(buf, off);
     if (total < hl || total > avail) return this.drop('badTotalLength');
     if (!ipv4ChecksumValid(buf, off, hl)) return this.drop('badChecksum');
     const src = ipv4Src(buf, off);
     const dst = ipv4Dst(buf, off);
-    if (src === 0xffffffff || src >>> 28 === 0xe) return this.drop('martianSource');
+    const martian = this.martian(src, dst);
+    if (martian !== null) return this.drop(martian);
+    // ip_rcv_finish_core → ip_rcv_options after the route check: options
+    // parsed as ip_options_compile does, source routes refused.
+    if (hl > 20) {
+      const bad = checkIPv4Options(buf, off, hl);
+      if (bad >= 0) {
+        this.drop('badOptions');
+        this.icmp?.error(12, 0, buf.subarray(off, off + total), iface, bad);
+        return;
+      }
+      if (bad === OPTIONS_SOURCE_ROUTE && !this.acceptSourceRoute) return this.drop('sourceRoute');
+    }
     if (this.hooks !== null) return this.hookedInput(buf, off, total, iface, linkBroadcast, rxFlags);
 
     if (this.isLocalAddress(dst) || iface.isBroadcast(dst)) {
@@ -356,6 +403,37 @@ export class IpLayer {
     if (!this.forwarding) return this.drop('notForUs');
     if (linkBroadcast || this.isBroadcast(dst)) return this.drop('broadcastNotForwarded');
     this.forward(buf, off, total, iface, vnetOff);
+  }
+
+  /**
+   * Linux's ip_route_input_slow source and destination checks (with
+   * route_localnet=0, accept_local=0, rp_filter=0), in its order; null for
+   * a datagram that may go on. Each reason is its own counter.
+   *
+   * - 255.255.255.255 or 224/4 as source: martian (ipv4_is_lbcast,
+   *   ipv4_is_multicast);
+   * - 0/8 as source (ipv4_is_zeronet): martian, EXCEPT to the limited
+   *   broadcast (or 0.0.0.0 → 0.0.0.0), which Linux takes as broadcast input
+   *   so that DHCP's DISCOVER from 0.0.0.0 reaches a server;
+   * - 0/8 or 127/8 as destination: martian destination;
+   * - 127/8 as source on a non-loopback interface: martian;
+   * - one of our own addresses as source (fib_validate_source's
+   *   inet_lookup_ifaddr_rcu; a LAND attack): martian.
+   *
+   * Linux (this is checked against the kernel) does NOT treat 240/4 or our
+   * subnet's broadcast or network address as martian sources with default
+   * sysctls: echoes from them are answered. wirelab does the same, unlike
+   * issue 13's wording.
+   */
+  private martian(src: IPv4Address, dst: IPv4Address): string | null {
+    if (src === 0xffffffff) return 'martianSourceBroadcast';
+    if (src >>> 28 === 0xe) return 'martianSourceMulticast';
+    if (dst === 0xffffffff || (src === 0 && dst === 0)) return null;
+    if (src >>> 24 === 0) return 'martianSourceZero';
+    if (dst >>> 24 === 0 || dst >>> 24 === 127) return 'martianDestination';
+    if (src >>> 24 === 127) return 'martianSourceLoopback';
+    if (this.isLocalAddress(src)) return 'martianSourceLocal';
+    return null;
   }
 
   /** Hands a datagram for this host to its transport protocol. */
@@ -612,4 +690,72 @@ export class IpLayer {
 
 const EMPTY = new Uint8Array(0);
 
+/** checkIPv4Options: the options are fine. */
+export const OPTIONS_OK = -1;
+/** checkIPv4Options: fine, but a source route (LSRR or SSRR) is present. */
+export const OPTIONS_SOURCE_ROUTE = -2;
 
+/**
+ * The receive side of Linux's __ip_options_compile (net/ipv4/ip_options.c):
+ * returns the offset from the start of the IP header of the byte a
+ * Parameter Problem points at, or OPTIONS_OK / OPTIONS_SOURCE_ROUTE.
+ * Unknown options (and Security, Stream ID, CIPSO — no NetLabel here) are
+ * skipped, as Linux does for received packets.
+ */
+export function checkIPv4Options(buf: Uint8Array, off: number, hl: number): number {
+  let i = 20;
+  let srr = false;
+  let rr = false;
+  let ts = false;
+  while (i < hl) {
+    const kind = buf[off + i]!;
+    if (kind === 0) break; // IPOPT_END
+    if (kind === 1) {
+      i++;
+      continue;
+    }
+    const l = hl - i;
+    if (l < 2) return i;
+    const optlen = buf[off + i + 1]!;
+    if (optlen < 2 || optlen > l) return i;
+    const ptr = optlen >= 3 ? buf[off + i + 2]! : 0;
+    switch (kind) {
+      case 131: // LSRR
+      case 137: // SSRR
+        if (optlen < 3) return i + 1;
+        if (ptr < 4) return i + 2;
+        if (srr) return i; // RFC 1812 §5.2.4.1: one source route only
+        srr = true;
+        break;
+      case 7: // Record Route
+        if (rr) return i;
+        if (optlen < 3) return i + 1;
+        if (ptr < 4) return i + 2;
+        if (ptr <= optlen && ptr + 3 > optlen) return i + 2;
+        rr = true;
+        break;
+      case 68: {
+        // Timestamp
+        if (ts) return i;
+        if (optlen < 4) return i + 1;
+        if (ptr < 5) return i + 2;
+        const flag = buf[off + i + 3]! & 0xf;
+        if (ptr <= optlen) {
+          if (ptr + 3 > optlen) return i + 2;
+          if ((flag === 1 || flag === 3) && ptr + 7 > optlen) return i + 2;
+        } else if (flag !== 3 && buf[off + i + 3]! >>> 4 === 15) {
+          return i + 3; // overflow counter already full
+        }
+        ts = true;
+        break;
+      }
+      case 148: // Router Alert
+        if (optlen < 4) return i + 1;
+        break;
+      default:
+        break;
+    }
+    i += optlen;
+  }
+  return srr ? OPTIONS_SOURCE_ROUTE : OPTIONS_OK;
+}

@@ -303,6 +303,11 @@ export class NeighbourTable<P> {
     }
   }
 
+  /** Whether `ip` has an entry on `dev` (any state). */
+  has(ip: IPv4Address, dev: string): boolean {
+    return this.byDev.get(dev)?.has(ip) ?? false;
+  }
+
   /** Upper-layer proof that `ip` is reachable (see the header). */
   confirm(ip: IPv4Address, dev: string): void {
     const e = this.byDev.get(dev)?.get(ip);
