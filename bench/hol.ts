@@ -47,7 +47,7 @@ const DEFAULT_LOSS = [0, 0.5, 1, 2, 5];
 export const FLAGS = {
   mode: { type: 'list', meta: 'virtual|real', choices: ['virtual', 'real'], help: 'virtual clock (default) or kernel sockets in containers (root)' },
   loss: { type: 'list', meta: '0,0.5,1,2,5', help: 'loss rates, percent each way (default 0,0.5,1,2,5)' },
-  transports: { type: 'list', meta: 'tcp,tcp-n,udp,udp-rtx', choices: TRANSPORTS, help: 'transports to run (default all)' },
+  transports: { type: 'list', meta: 'LIST', choices: TRANSPORTS, help: 'transports to run (default all)' },
   messages: { type: 'number', default: 2000, min: 10, max: 1_000_000, help: 'messages per run' },
   interval: { type: 'number', default: 1, min: 0.01, max: 10_000, help: 'ms between messages' },
   size: { type: 'number', default: 200, min: 16, max: 1400, help: 'message bytes (one segment or datagram)' },
@@ -56,7 +56,7 @@ export const FLAGS = {
   reorder: { type: 'number', default: 0, min: 0, max: 100, help: 'reorder, percent of frames' },
   connections: { type: 'number', default: 4, min: 1, max: 256, help: 'connections of tcp-n' },
   burst: { type: 'number', default: 0, min: 0, max: 10_000, help: 'send N back to back every N intervals (0: steady)' },
-  model: { type: 'list', meta: 'random|gilbert-elliott', choices: ['random', 'gilbert-elliott'], help: 'loss model (default random; GE: mean burst 4 frames)' },
+  model: { type: 'list', meta: 'MODEL', choices: ['random', 'gilbert-elliott'], help: 'loss model (default random; GE: mean burst 4 frames)' },
   seed: { type: 'number', default: 1, min: 0, max: 2 ** 31 - 1, help: 'seeds loss, jitter and the stacks' },
 } as const;
 
@@ -249,7 +249,7 @@ async function realRunner(): Promise<Runner> {
     return runRealHol;
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND') throw new BenchExit('bench/hol: --mode real needs bench/lib/hol-real.ts, which this checkout does not have', 1);
+    if (code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes('hol-real')) throw new BenchExit('bench/hol: --mode real needs bench/lib/hol-real.ts, which this checkout does not have', 1);
     throw e;
   }
 }

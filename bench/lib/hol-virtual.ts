@@ -19,7 +19,8 @@
  *   - `tcp-n`: `connections` such connections, message k on connection
  *     k mod N.
  *   - `udp`: one datagram per message through the stack's dgram-shaped
- *     sockets; a lost one is never delivered.
+ *     sockets (receive queues large enough that a burst never overflows
+ *     them); a lost one is never delivered.
  *   - `udp-rtx`: the receiver answers every datagram it gets with a 4-byte
  *     acknowledgement (the sequence number), duplicates included, so a lost
  *     ack is repaired by the next copy; the application gets each message the
@@ -312,9 +313,9 @@ function drain(conn: TcpConnection, queue: Uint8Array[]): void {
 
 function udpTransport(link: Link, spec: HolRunSpec, rtoMs: number | null, arrivalsRef: { current: Arrivals | null }): Transport {
   const { clock } = link;
-  const rx = link.receiver.udp.createSocket('udp4');
+  const rx = link.receiver.udp.createSocket({ type: 'udp4', recvBufferFrames: 1 << 20 });
   rx.bind(PORT, RECEIVER_IP);
-  const tx = link.sender.udp.createSocket('udp4');
+  const tx = link.sender.udp.createSocket({ type: 'udp4', recvBufferFrames: 1 << 20 });
   tx.bind(PORT + 1, SENDER_IP);
   rx.on('message', (msg, rinfo) => {
     arrivalsRef.current!.take(msg, 0);
