@@ -79,9 +79,14 @@ export function holPlotSpec(results: HolRunResult[], summaries: HolSummary[], mo
     legend: { title: 'transport' },
   };
 
-  const cdf = results.flatMap((r) =>
-    cdfPoints(r).map((p) => ({ transport: r.spec.transport, loss: `loss ${r.spec.lossPercent}%`, ...p })),
-  );
+  // Each line runs on to the largest latency of any run, so a share never delivered stays visible as a plateau below 1.
+  const cdfRuns = results.map((r) => ({ r, points: cdfPoints(r) }));
+  const xMax = Math.max(0.01, ...cdfRuns.map(({ points }) => points[points.length - 1]?.latency ?? 0));
+  const cdf = cdfRuns.flatMap(({ r, points }) => {
+    const last = points[points.length - 1];
+    const all = last !== undefined && last.latency < xMax ? [...points, { latency: xMax, fraction: last.fraction }] : points;
+    return all.map((p) => ({ transport: r.spec.transport, loss: `loss ${r.spec.lossPercent}%`, ...p }));
+  });
   const p99 = [
     ...summaries.map((s) => ({ transport: s.transport, lossPercent: s.lossPercent, p99: Math.max(0.01, s.p99Ms), kind: 'measured' })),
     ...models.map((m) => ({ transport: 'tcp (model)', lossPercent: m.lossPercent, p99: Math.max(0.01, m.model.p99Ms), kind: 'model' })),
@@ -91,7 +96,7 @@ export function holPlotSpec(results: HolRunResult[], summaries: HolSummary[], mo
     {
       title: 'Latency CDF (share of messages sent delivered within x)',
       data: { values: cdf },
-      mark: { type: 'line', interpolate: 'step-after', strokeWidth: 1.5 },
+      mark: { type: 'line', interpolate: 'step-after', strokeWidth: 1.5, opacity: 0.85 },
       width: 170,
       height: 150,
       encoding: {
