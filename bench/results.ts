@@ -61,13 +61,18 @@ export function resultsLocationHelp(): string {
   );
 }
 
-/** Writes <name>.json and <name>.svg into bench/results/ with `save`, else into the results directory; returns the JSON's path. */
-export function writeResult(result: BenchResult, opts: { save: boolean }): string {
+/**
+ * Writes <name>.json and <name>.svg into bench/results/ with `save`, else into
+ * the results directory; returns the JSON's path. `svg` replaces the bar
+ * chart with a bench's own picture (bench/hol's plots). Fields of `result`
+ * beyond bench and rows are written into the JSON as they are.
+ */
+export function writeResult(result: BenchResult, opts: { save: boolean; svg?: string }): string {
   const dir = opts.save ? committedResultsDir : defaultResultsDir();
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${result.bench}.json`);
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-  writeFileSync(join(dir, `${result.bench}.svg`), renderSvg(result));
+  writeFileSync(join(dir, `${result.bench}.svg`), opts.svg ?? renderSvg(result));
   return file;
 }
 
