@@ -119,7 +119,7 @@ function check(spec: HolRunSpec): void {
   if (spec.messageBytes > 65_000) throw new RangeError(`runRealHol: messageBytes must be <= 65000 (one datagram), got ${spec.messageBytes}`);
   int(spec.messages, 'messages', 1);
   if (spec.messages > 2 ** 32 - 1) throw new RangeError('runRealHol: messages must fit a uint32 sequence number');
-  int(spec.burstSize, 'burstSize', 1);
+  int(spec.burstSize, 'burstSize', spec.pattern === 'burst' ? 1 : 0); // a steady run carries 0
   if (spec.transport === 'tcp-n') int(spec.connections, 'connections', 1);
   if (!Number.isFinite(spec.seed)) throw new RangeError(`runRealHol: seed must be finite, got ${spec.seed}`);
 }
@@ -225,7 +225,7 @@ export async function runRealHol(spec: HolRunSpec, opts: RealHolOptions = {}): P
       size: spec.messageBytes,
       intervalNs: Math.round(spec.intervalMs * NS_PER_MS),
       pattern: spec.pattern,
-      burst: spec.burstSize,
+      burst: Math.max(1, spec.burstSize),
       connections: spec.transport === 'tcp-n' ? spec.connections : 1,
       rtoMs,
       drainMs,
