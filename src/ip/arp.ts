@@ -139,6 +139,8 @@ export class ArpResponder {
     // arp_process's RFC 2131 special case: a probe teaches nothing.
     if (sip === 0) {
       if (isRequest && targetIsUs) this.reply(iface, p.senderMac, tip, p.senderMac, sip);
+      // arp_process consumes any other probe without a word (out_consume_skb); counted here.
+      else this.drop('probeNotForUs');
       return;
     }
     // One of our addresses claimed by someone else: RFC 5227 §2.4.

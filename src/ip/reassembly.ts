@@ -181,7 +181,9 @@ export class Reassembler {
     if (!more && offset === 0) return totalLength === fragment.length ? fragment : fragment.subarray(0, totalLength);
     const length = totalLength - hl;
     const end = offset + length;
-    if (more && (length === 0 || (length & 7) !== 0)) return this.malformed();
+    // An empty fragment, last or not, is refused as ip_frag_queue does ("if (end == offset) goto discard_qp"):
+    // a last one with no data would otherwise open a datagram that holds nothing.
+    if (length === 0 || (more && (length & 7) !== 0)) return this.malformed();
 
     const outerKey = ipv4Src(fragment) * 256 + fragment[IPV4_FIELD.PROTOCOL]!;
     const innerKey =

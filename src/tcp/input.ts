@@ -78,6 +78,9 @@ export function segmentArrives(c: TcpConnection, seg: SegmentView): void {
   }
   if (c.state === 'SYN-RECV') {
     if (!(seqGt(seg.ack, snd.sndUna) && seqLeq(seg.ack, snd.sndMax))) {
+      // Counted and reset, as tcp_check_req refuses an ACK that is not for our SYN-ACK (tcp_v4_do_rcv → reset).
+      if (seqGt(seg.ack, snd.sndMax)) drops.ackUnsent++;
+      else drops.ackTooOld++;
       c.emitReset(seg.ack);
       return;
     }

@@ -250,6 +250,10 @@ export interface TcpStats {
     oooQueueFull: number;
     /** SYN to a listener whose SYN queue is full, without cookies. */
     listenDrops: number;
+    /** A RST (without ACK) to a listener: nothing to reset (Linux discards it in tcp_rcv_state_process, drop reason TCP_RESET). */
+    rstToListener: number;
+    /** An ACK (without SYN) to a listener that no SYN cookie vouches for: answered with a RST (tcp_v4_do_rcv → reset). */
+    ackToListener: number;
   };
 }
 
@@ -296,6 +300,8 @@ export function newTcpStats(): TcpStats {
       noAck: 0,
       oooQueueFull: 0,
       listenDrops: 0,
+      rstToListener: 0,
+      ackToListener: 0,
     },
   };
 }

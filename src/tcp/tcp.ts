@@ -354,7 +354,11 @@ export class TcpLayer implements TcpHost {
   private listenerInput(l: TcpListener, v: SegmentView, isnHint: number | undefined): void {
     const stats = this.stats;
     const now = this.clock.now();
-    if (v.has(FLAG_RST)) return;
+    // tcp_rcv_state_process, TCP_LISTEN: a RST is discarded (drop reason TCP_RESET) — counted, not silent.
+    if (v.has(FLAG_RST)) {
+      stats.drops.rstToListener++;
+      return;
+    }
     if (v.has(FLAG_ACK)) {
       if (!v.has(FLAG_SYN) && this.opts.synCookies && now - l.lastOverflowAt < 2 * COOKIE_PERIOD_MS) {
         const mss = this.secrets.checkCookie(v.dst, v.dstPort, v.src, v.srcPort, (v.ack - 1) >>> 0, (v.seq - 1) >>> 0, now);
@@ -371,6 +375,8 @@ export class TcpLayer implements TcpHost {
         }
         stats.synCookiesFailed++;
       }
+      // tcp_rcv_state_process, TCP_LISTEN: "if (th->ack) return 1" → tcp_v4_do_rcv resets; counted as a refusal.
+      stats.drops.ackToListener++;
       this.sendReset(v);
       return;
     }

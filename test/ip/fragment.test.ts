@@ -373,6 +373,14 @@ describe('Reassembler', () => {
     expect(re.stats.malformed).toBe(3);
   });
 
+  it('refuses an empty last fragment (malformed), as ip_frag_queue does, and holds nothing for it', () => {
+    // Found by test/ip/hostile-property.test.ts: it opened a datagram holding no bytes, uncounted.
+    const re = new Reassembler(new VirtualClock());
+    expect(re.input(datagram({ payload: new Uint8Array(0), offset: 8 }))).toBeNull();
+    expect(re.stats.malformed).toBe(1);
+    expect(re.size).toBe(0);
+  });
+
   it('times out at exactly 30 s, handing the first fragment to onTimeout', () => {
     const clock = new VirtualClock();
     const timedOut: Uint8Array[] = [];

@@ -48,6 +48,14 @@ describe('ARP senders that can never be neighbours', () => {
     expect(table()).toBe('');
   });
 
+  it('a probe for another address: silence, counted (probeNotForUs)', () => {
+    // Found by test/ip/hostile-property.test.ts: arp_process consumes it without a word; it was uncounted here.
+    const { host, send, table } = setup();
+    expect(send(arpFrame({ senderMac: OTHER_MAC, senderIp: '0.0.0.0', targetIp: OTHER_IP }))).toEqual([]);
+    expect(host.arp.stats.drops.probeNotForUs).toBe(1);
+    expect(table()).toBe('');
+  });
+
   it('a multicast or loopback target is dropped whole (refusedTargetAddress)', () => {
     const { host, send, table } = setup();
     expect(send(arpFrame({ senderMac: OTHER_MAC, senderIp: OTHER_IP, targetIp: '127.0.0.1' }), arpFrame({ senderMac: OTHER_MAC, senderIp: OTHER_IP, targetIp: '224.0.0.5' }))).toEqual([]);

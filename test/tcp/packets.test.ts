@@ -225,6 +225,30 @@ describe('packet level: no socket', () => {
     const out = peer.send({ flags: ACK, seq: 5000, ack: 12345 });
     expect(out).toHaveLength(1);
     expect(out[0]).toMatchObject({ flags: RST, seq: 12345 });
+    expect(peer.stats.drops.ackToListener).toBe(1); // counted, as the property test asks of every refusal
+  });
+
+  it('a RST to a listener gets nothing and is counted (rstToListener, tcp_rcv_state_process)', () => {
+    // Found by test/ip/hostile-property.test.ts: it was discarded without a counter.
+    const peer = new RawPeer();
+    expect(peer.send({ flags: RST, seq: 5000, ack: 0 })).toEqual([]);
+    expect(peer.stats.drops.rstToListener).toBe(1);
+  });
+
+  it('in SYN-RECV, an ACK that is not for our SYN-ACK is reset and counted (tcp_check_req)', () => {
+    // Found by test/ip/hostile-property.test.ts: the RST went out with no drop counted.
+    const peer = new RawPeer();
+    const [synAck] = peer.send({ flags: SYN, ack: 0 });
+    peer.seq++;
+    const out = peer.send({ flags: ACK, ack: synAck!.seq }); // acknowledges nothing of ours
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ flags: RST, seq: synAck!.seq });
+    expect(peer.stats.drops.ackTooOld).toBe(1);
+    const peer2 = new RawPeer();
+    const [s2] = peer2.send({ flags: SYN, ack: 0 });
+    peer2.seq++;
+    expect(peer2.send({ flags: ACK, ack: (s2!.seq + 5) >>> 0 })).toHaveLength(1); // acknowledges data never sent
+    expect(peer2.stats.drops.ackUnsent).toBe(1);
   });
 });
 
