@@ -199,9 +199,10 @@ export class ReplayPort implements Port {
     const start = this.next;
     let end = Math.min(start + this.batchFrames, total);
     if (this.pace !== 'max') {
-      const elapsed = this.clock.now() - this.startMs;
+      // Absolute times, computed as the timer's deadline is (startMs + due), so a frame due now is never left out by rounding.
+      const now = this.clock.now();
       let i = start;
-      while (i < end && this.dueMs[i]! <= elapsed) i++;
+      while (i < end && this.startMs + this.dueMs[i]! <= now) i++;
       end = Math.max(i, start + 1); // the timer fired for frame `start`: it is due
     }
     this.next = end;

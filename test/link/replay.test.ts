@@ -143,6 +143,17 @@ describe('ReplayPort pace', () => {
     expect(port.stats.rxFrames).toBe(5);
   });
 
+  it('recorded: frames due at the same fractional millisecond stay one batch (no rounding between deadline and due time)', () => {
+    const clock = new VirtualClock({ startMs: 0.1 });
+    const file = pcap([0, 100, 100, 300, 300].map((us, i) => ({ us, frame: frame(64, i + 1) })));
+    const port = mustOpen(file, { clock });
+    const got = listen(port, clock);
+    port.start();
+    clock.runUntilIdle();
+    expect(got.map((g) => g.ids)).toEqual([[1], [2, 3], [4, 5]]);
+    expect(got[2]!.at).toBeCloseTo(0.4, 9);
+  });
+
   it('scaled: the gaps times the factor', () => {
     const clock = new VirtualClock();
     const port = mustOpen(timed, { clock, pace: 'scaled', scale: 2 });
