@@ -11,6 +11,10 @@
  * (they come from its side of the cable). `switch:PORT` names a switch port
  * directly (a trunk or an uplink with no node behind it); a node name wins
  * over a switch of the same name. Without a target, the lab's only link.
+ * As on a real switch, a replayed frame whose source is another station
+ * (the inbound half of a capture of that link) moves that station's FDB
+ * entry to the target's port until the station is heard again, and frames
+ * toward the target's own node are dropped there as 'sameSegment'.
  *
  * The file is read by the lab (a path on its host: the CLI sends an
  * absolute one). It must be readable as a capture before anything plays;

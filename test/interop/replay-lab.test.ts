@@ -71,7 +71,8 @@ describe.skipIf(cap.skip)('wirelab replay into a running lab', () => {
     const r = await wirelab('replay', file, '--into', 'web:eth0', '--pace', 'max', '--json');
     expect(r.code, r.stderr).toBe(0);
     const res = JSON.parse(r.stdout) as ReplayResult;
-    expect(res).toMatchObject({ target: 'web:eth0', switch: 'front', pace: 'max', frames: 20, played: 20, skipped: 0, fault: undefined });
+    expect(res).toMatchObject({ target: 'web:eth0', switch: 'front', pace: 'max', frames: 20, played: 20, skipped: 0 });
+    expect(res.fault).toBeUndefined();
     // The switch port's rx counts what entered it while the replay ran: the 20 frames (and anything web
     // itself sent in those milliseconds, e.g. an answer to a reset from the gateway).
     expect(res.ingress.rxFrames).toBeGreaterThanOrEqual(20);
