@@ -20,7 +20,11 @@
  * absolute one). It must be readable as a capture before anything plays;
  * one cut short plays its complete frames and names the fault. Pace
  * `recorded` (default), `scaled` (gaps × scale; a scale alone implies it)
- * or `max` (64 frames per tick), on the lab's clock.
+ * or `max` (64 frames per tick), on the lab's clock. `direction: 'out'`
+ * plays only the frames a pcapng marks as sent by the captured interface
+ * (`wirelab capture` marks them as the node sees them): replaying a capture
+ * of web:eth0 into web:eth0 with 'out' is web speaking again, without the
+ * inbound half that would move the other stations' FDB entries.
  *
  * The answer (once everything has played, and 50 ms of the lab's clock
  * later so frames on a pipe have arrived): what was played and skipped; the
@@ -33,7 +37,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
-import { createReplayPort, REPLAY_PACES, type ReplayPace, type ReplayStats } from '../link/replay.js';
+import { createReplayPort, REPLAY_DIRECTIONS, REPLAY_PACES, type ReplayDirection, type ReplayPace, type ReplayStats } from '../link/replay.js';
 import type { RxBatch } from '../link/port.js';
 import { Timer } from '../time/index.js';
 import { BRIDGE_DROP_REASONS, TX_DROP_REASONS, type BridgePortCounters } from '../switch/counters.js';
@@ -51,6 +55,8 @@ export interface ReplayRequest {
   /** Default 'recorded' ('scaled' when only a scale is given). */
   pace?: ReplayPace;
   scale?: number;
+  /** Only frames a pcapng marks as sent ('out') or received ('in') by the captured interface; default 'all'. */
+  direction?: ReplayDirection;
 }
 
 /** How one switch port's counters changed during the replay (only what moved). */
@@ -89,6 +95,9 @@ export interface ReplayResult {
   bytes: number;
   skipped: number;
   skippedLinkTypes: Record<string, number>;
+  direction: ReplayDirection;
+  /** Frames of the other direction, not played. */
+  skippedDirection: number;
   /** Where the file stopped being readable, if it did. */
   fault: string | undefined;
   /** The ingress port's change (rx counts what the switch took in). */
@@ -192,6 +201,10 @@ export async function replayIntoLab(lab: LabView, req: ReplayRequest): Promise<T
   if (!isAbsolute(req.file)) throw new Error(`replay needs an absolute path (the lab reads it), got ${req.file}`);
   if (req.pace !== undefined && !REPLAY_PACES.includes(req.pace)) throw new Error(`replay pace ${String(req.pace)} is not one of ${REPLAY_PACES.join(', ')}`);
   if (req.scale !== undefined && typeof req.scale !== 'number') throw new Error(`replay scale must be a number, got ${JSON.stringify(req.scale)}`);
+  if (req.direction !== undefined && !REPLAY_DIRECTIONS.includes(req.direction)) {
+    throw new Error(`replay direction ${String(req.direction)} is not one of ${REPLAY_DIRECTIONS.join(', ')}`);
+  }
+  const direction = req.direction ?? 'all';
   const pace: ReplayPace = req.pace === undefined || req.pace === 'recorded' ? (req.scale !== undefined ? 'scaled' : 'recorded') : req.pace;
   const t = resolveTarget(lab, req.target);
   let bytes: Uint8Array;
@@ -201,7 +214,7 @@ export async function replayIntoLab(lab: LabView, req: ReplayRequest): Promise<T
     throw new Error(`replay cannot read ${req.file}: ${e instanceof Error ? e.message : String(e)}`);
   }
   const clock = t.bridge.clock;
-  const port = createReplayPort(bytes, { clock, name: `replay:${t.name}`, pace, ...(req.scale !== undefined ? { scale: req.scale } : {}) });
+  const port = createReplayPort(bytes, { clock, name: `replay:${t.name}`, pace, direction, ...(req.scale !== undefined ? { scale: req.scale } : {}) });
   if (port instanceof Error) throw new Error(`${req.file}: ${port.message}`);
 
   const ports0 = snapshotPorts(lab);
@@ -245,6 +258,8 @@ export async function replayIntoLab(lab: LabView, req: ReplayRequest): Promise<T
     bytes: stats.bytesPlayed,
     skipped: stats.skipped,
     skippedLinkTypes: stats.skippedLinkTypes,
+    direction,
+    skippedDirection: stats.skippedDirection,
     fault: stats.fault,
     ingress,
     ports: deltas,
@@ -262,6 +277,7 @@ export function formatReplay(r: ReplayResult): string {
   if (r.skipped > 0) {
     lines.push(`skipped ${r.skipped} frames of other link types: ${Object.entries(r.skippedLinkTypes).map(([k, n]) => `${k} ${n}`).join(', ')}`);
   }
+  if (r.skippedDirection > 0) lines.push(`skipped ${r.skippedDirection} frames the capture marks ${r.direction === 'out' ? 'received (in)' : 'sent (out)'}`);
   if (r.fault !== undefined) lines.push(`the file stops being readable there: ${r.fault}`);
   lines.push(`switch ${r.switch} took in ${r.ingress.rxFrames} frames on ${r.port} (${r.ingress.floods} flooded)`);
   const w = Math.max(4, ...r.ports.map((p) => (p.link ?? p.port).length));

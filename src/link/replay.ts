@@ -27,7 +27,9 @@
  * a file cut short or corrupt later plays every complete frame before the
  * fault and names it in `stats.fault`. Only LINKTYPE_ETHERNET (1)
  * interfaces are played; frames of other link types are counted in
- * `skipped`, by link type name.
+ * `skipped`, by link type name. With `direction` 'out' or 'in', frames a
+ * pcapng marks with the other direction (epb_flags) are counted in
+ * `skippedDirection` and not played.
  *
  * Receive-only: `send()` drops and counts ('receiveOnly'). Frames that fall
  * due while no one has set `onReceive` are dropped and counted
@@ -38,6 +40,7 @@
  * capture-reader.ts, with the pipe's delivery on a clock timer.
  */
 import { readCaptureUntilFault } from './capture-reader.js';
+import { EPB_DIRECTION } from './pcapng.js';
 import { countDrop, newPortStats, type Port, type PortStats, type RxBatch, type RxHandler } from './port.js';
 import { type Clock, Timer } from '../time/index.js';
 
@@ -65,6 +68,15 @@ export function linkTypeName(t: number): string {
 export type ReplayPace = 'recorded' | 'scaled' | 'max';
 export const REPLAY_PACES: readonly ReplayPace[] = ['recorded', 'scaled', 'max'];
 
+/**
+ * Which frames of a pcapng with directions (epb_flags: `wirelab capture`
+ * writes them as the node sees them) to play: 'out' only those the capturing
+ * interface sent, 'in' only those it received. Frames without a direction
+ * are always played.
+ */
+export type ReplayDirection = 'all' | 'out' | 'in';
+export const REPLAY_DIRECTIONS: readonly ReplayDirection[] = ['all', 'out', 'in'];
+
 export interface ReplayOptions {
   clock: Clock;
   /** The port's name. Default 'replay'. */
@@ -75,10 +87,12 @@ export interface ReplayOptions {
   scale?: number;
   /** Most frames in one batch. Default 64. */
   batchFrames?: number;
+  /** Default 'all'. */
+  direction?: ReplayDirection;
 }
 
 export interface ReplayStats {
-  /** Ethernet frames in the capture (up to a fault): what a complete replay plays. */
+  /** Ethernet frames in the capture (up to a fault) of the direction asked for: what a complete replay plays. */
   frames: number;
   /** Frames handed to the receiver, and their bytes. */
   framesPlayed: number;
@@ -87,6 +101,8 @@ export interface ReplayStats {
   skipped: number;
   /** `skipped` by link type, e.g. `{ 'LINUX_SLL (113)': 3 }`. */
   skippedLinkTypes: Record<string, number>;
+  /** Ethernet frames not played because their epb_flags direction is not the one asked for. */
+  skippedDirection: number;
   /** Frames that fell due while no one had set `onReceive` (not played). */
   noReceiver: number;
   /** Where and why the file stopped being readable (`pcap: truncated: record at offset …`); undefined for a whole file. */
@@ -267,6 +283,9 @@ export function createReplayPort(bytes: Uint8Array, opts: ReplayOptions): Replay
   } else if (opts.scale !== undefined && opts.scale !== 1) {
     return new Error(`a scale (${opts.scale}) goes with pace scaled, not ${pace}`);
   }
+  const direction = opts.direction ?? 'all';
+  if (!REPLAY_DIRECTIONS.includes(direction)) return new Error(`direction ${String(direction)} is not one of ${REPLAY_DIRECTIONS.join(', ')}`);
+  const unwanted = direction === 'out' ? EPB_DIRECTION.INBOUND : direction === 'in' ? EPB_DIRECTION.OUTBOUND : -1;
   const batchFrames = opts.batchFrames ?? DEFAULT_BATCH;
   if (!(Number.isInteger(batchFrames) && batchFrames > 0)) return new Error(`batchFrames must be a positive integer, got ${batchFrames}`);
 
@@ -279,16 +298,21 @@ export function createReplayPort(bytes: Uint8Array, opts: ReplayOptions): Replay
     bytesPlayed: 0,
     skipped: 0,
     skippedLinkTypes: {},
+    skippedDirection: 0,
     noReceiver: 0,
     fault: stopped === undefined ? undefined : `${stopped.layer}: ${stopped.code}: ${stopped.message}`,
     stoppedEarly: false,
     durationMs: 0,
   };
   let n = 0;
+  const played = (rec: (typeof records)[number]): boolean =>
+    interfaces[rec.interfaceId]?.linkType === LINKTYPE_ETHERNET && (rec.flags === undefined || (rec.flags & 3) !== unwanted);
   for (const rec of records) {
     const lt = interfaces[rec.interfaceId]?.linkType;
-    if (lt === LINKTYPE_ETHERNET) n++;
-    else {
+    if (lt === LINKTYPE_ETHERNET) {
+      if (played(rec)) n++;
+      else counts.skippedDirection++;
+    } else {
       const key = lt === undefined ? 'no interface' : linkTypeName(lt);
       counts.skipped++;
       counts.skippedLinkTypes[key] = (counts.skippedLinkTypes[key] ?? 0) + 1;
@@ -301,7 +325,7 @@ export function createReplayPort(bytes: Uint8Array, opts: ReplayOptions): Replay
   let first = 0n;
   let prev = 0;
   for (const rec of records) {
-    if (interfaces[rec.interfaceId]?.linkType !== LINKTYPE_ETHERNET) continue;
+    if (!played(rec)) continue;
     offsets[i] = rec.data.byteOffset - bytes.byteOffset;
     lengths[i] = rec.data.length;
     if (i === 0) first = rec.timestampNs;

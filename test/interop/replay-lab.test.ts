@@ -2,7 +2,8 @@
  * `wirelab replay` into a running lab of real containers, as a user types
  * it: bring up examples/labs/quickstart.yaml, capture 20 frames of web's
  * link while curling the published port, replay them into web:eth0 at max
- * pace (all 20 played, the switch port's rx grew by them); then a hand-made
+ * pace (only web's own frames with --direction out, reaching the gateway;
+ * then all 20 played, the switch port's rx grew by them); then a hand-made
  * capture with a runt and an over-MTU frame, reported refused by the switch
  * ('runt') and the gateway's stack ('ip.oversize'); then `down`.
  */
@@ -68,6 +69,16 @@ describe.skipIf(cap.skip)('wirelab replay into a running lab', () => {
     expect(await code, err).toBe(0);
     expect(statSync(file).size).toBeGreaterThan(0);
 
+    // Only what web sent (the capture marks directions as web sees them): it reaches the gateway, nothing is on the wrong segment.
+    const out = await wirelab('replay', file, '--into', 'web:eth0', '--pace', 'max', '--direction', 'out', '--json');
+    expect(out.code, out.stderr).toBe(0);
+    const sent = JSON.parse(out.stdout) as ReplayResult;
+    expect(sent.played).toBeGreaterThan(0);
+    expect(sent.played + sent.skippedDirection).toBe(20);
+    expect(sent.refused.filter((x) => x.reason === 'sameSegment')).toEqual([]);
+    expect(sent.ports.find((p) => p.link === 'front-gw:eth0')?.txFrames).toBeGreaterThanOrEqual(sent.played);
+
+    // Everything, both directions, as recorded.
     const r = await wirelab('replay', file, '--into', 'web:eth0', '--pace', 'max', '--json');
     expect(r.code, r.stderr).toBe(0);
     const res = JSON.parse(r.stdout) as ReplayResult;

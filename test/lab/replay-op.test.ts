@@ -109,7 +109,7 @@ describe('replay into a lab', () => {
     const file = write('hand.pcap', pcap(frames));
     const req: ReplayRequest = { v: 1, op: 'replay', target: 'web:eth0', file, pace: 'max' };
     const { json, text } = await drive(replayIntoLab(lab, req), clock);
-    expect(json).toMatchObject({ target: 'web:eth0', switch: 'front', port: 'web-eth0', pace: 'max', frames: 3, played: 3, bytes: 3070, skipped: 0, fault: undefined });
+    expect(json).toMatchObject({ target: 'web:eth0', switch: 'front', port: 'web-eth0', pace: 'max', direction: 'all', skippedDirection: 0, frames: 3, played: 3, bytes: 3070, skipped: 0, fault: undefined });
     expect(json.ingress).toMatchObject({ rxFrames: 3, rxBytes: 3070, floods: 2, drops: { runt: 1 } });
     expect(json.ports.find((p) => p.link === 'front-gw:eth0')).toMatchObject({ txFrames: 2 });
     expect(json.refused).toEqual([
@@ -150,6 +150,7 @@ describe('replay into a lab', () => {
     await expect(replayIntoLab(lab, { v: 1, op: 'replay', target: 'front:nope', file: cut })).rejects.toThrow(/switch front has no port nope \(ports: front-gw-eth0, web-eth0\)/);
     await expect(replayIntoLab(lab, { v: 1, op: 'replay', file: cut })).rejects.toThrow(/replay needs a target/);
     await expect(replayIntoLab(lab, { v: 1, op: 'replay', target: 'web', file: cut, pace: 'warp' as never })).rejects.toThrow(/pace warp is not one of/);
+    await expect(replayIntoLab(lab, { v: 1, op: 'replay', target: 'web', file: cut, direction: 'sideways' as never })).rejects.toThrow(/direction sideways is not one of all, out, in/);
     await expect(drive(replayIntoLab(lab, { v: 1, op: 'replay', target: 'web', file: join(dir, 'missing.pcap') }), clock)).rejects.toThrow(/cannot read .*missing\.pcap/);
   });
 

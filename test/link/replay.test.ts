@@ -49,7 +49,7 @@ function pcap(recs: Array<{ us: number; frame: Uint8Array }>, linkType = 1): Uin
 }
 
 /** A little-endian pcapng: one interface per link type, then EPBs (microsecond timestamps). */
-function pcapng(linkTypes: number[], recs: Array<{ ifc: number; us: number; frame: Uint8Array }>): Uint8Array {
+function pcapng(linkTypes: number[], recs: Array<{ ifc: number; us: number; frame: Uint8Array; flags?: number }>): Uint8Array {
   const blocks: Uint8Array[] = [];
   const block = (type: number, body: Uint8Array): void => {
     const len = 12 + ((body.length + 3) & ~3);
@@ -73,7 +73,8 @@ function pcapng(linkTypes: number[], recs: Array<{ ifc: number; us: number; fram
     block(1, idb);
   }
   for (const r of recs) {
-    const body = new Uint8Array(20 + r.frame.length);
+    const padded = (r.frame.length + 3) & ~3;
+    const body = new Uint8Array(20 + padded + (r.flags === undefined ? 0 : 12));
     const v = new DataView(body.buffer);
     const ts = BigInt(1_700_000_000_000_000 + r.us);
     v.setUint32(0, r.ifc, true);
@@ -82,6 +83,11 @@ function pcapng(linkTypes: number[], recs: Array<{ ifc: number; us: number; fram
     v.setUint32(12, r.frame.length, true);
     v.setUint32(16, r.frame.length, true);
     body.set(r.frame, 20);
+    if (r.flags !== undefined) {
+      v.setUint16(20 + padded, 2, true); // epb_flags
+      v.setUint16(22 + padded, 4, true);
+      v.setUint32(24 + padded, r.flags, true); // then opt_endofopt, already zero
+    }
     block(6, body);
   }
   const out = new Uint8Array(blocks.reduce((n, b) => n + b.length, 0));
@@ -231,6 +237,27 @@ describe('ReplayPort faults, link types, receive-only', () => {
     expect(await raw.done).toMatchObject({ frames: 0, framesPlayed: 0, skipped: 1, skippedLinkTypes: { 'RAW (101)': 1 } });
     const odd = mustOpen(pcap([{ us: 0, frame: frame(40, 1) }], 147), { clock });
     expect(odd.replayStats.skippedLinkTypes).toEqual({ 'linktype 147': 1 });
+  });
+
+  it('direction out|in plays only the frames pcapng marks so (epb_flags); frames without a direction always play', async () => {
+    const clock = new VirtualClock();
+    const file = pcapng([1], [
+      { ifc: 0, us: 0, frame: frame(61, 1), flags: 2 }, // sent by the capturing interface
+      { ifc: 0, us: 1, frame: frame(62, 2), flags: 1 }, // received
+      { ifc: 0, us: 2, frame: frame(63, 3) }, // no direction
+      { ifc: 0, us: 3, frame: frame(64, 4), flags: 0x100 | 2 }, // outbound, other bits set
+    ]);
+    const ids = async (direction?: 'all' | 'out' | 'in'): Promise<[number[], number]> => {
+      const port = mustOpen(file, { clock, pace: 'max', ...(direction !== undefined ? { direction } : {}) });
+      const got = listen(port, clock);
+      port.start();
+      clock.runUntilIdle();
+      return [got.flatMap((g) => g.ids), (await port.done).skippedDirection];
+    };
+    expect(await ids()).toEqual([[1, 2, 3, 4], 0]);
+    expect(await ids('out')).toEqual([[1, 3, 4], 1]);
+    expect(await ids('in')).toEqual([[2, 3], 2]);
+    expect(String(createReplayPort(file, { clock, direction: 'up' as never }))).toMatch(/direction up is not one of all, out, in/);
   });
 
   it('frames are views into the file: nothing copied', () => {
