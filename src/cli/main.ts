@@ -12,6 +12,7 @@ import { registerBenchCommand } from './bench.js';
 import { registerSwitchCommand } from './switch.js';
 import { registerLogsAndGraph, registerUpCommands } from './up.js';
 import { registerInspectCommands } from './inspect.js';
+import { registerReplayCommand } from './replay.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerUpCommands(program);
   registerLogsAndGraph(program);
   registerInspectCommands(program);
+  registerReplayCommand(program);
   registerLabCommands(program);
   registerSwitchCommand(program);
   registerReadCommand(program);

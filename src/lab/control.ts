@@ -16,7 +16,9 @@
  * {interfaces, …}`) is followed on the same socket by a pcapng byte stream
  * until the frame count is reached or the client half-closes (the server
  * then finishes the file and closes); after `capture` the connection carries
- * nothing else. `openCapture` is its client.
+ * nothing else. `openCapture` is its client. `replay` plays a capture file
+ * into a switch port as if the node had sent it and answers, once it has
+ * played, with what was accepted and refused (replay-op.ts).
  *
  * Hand-written: Node's `net` over a Unix socket and JSON lines are all it
  * takes; an RPC library would be larger than the protocol.
@@ -39,6 +41,7 @@ import {
   type InspectDeps,
   type InspectRequest,
 } from './control-ops.js';
+import { replayIntoLab, type ReplayRequest } from './replay-op.js';
 
 export const CONTROL_PROTOCOL_VERSION = 1;
 
@@ -49,7 +52,8 @@ export type ControlRequest =
   | { v: number; op: 'dns'; network?: string }
   | { v: number; op: 'model' }
   | InspectRequest
-  | CaptureRequest;
+  | CaptureRequest
+  | ReplayRequest;
 
 /** What the control socket serves: a lab's name, services and teardown (RunningLab, or a lab built in a test). */
 export interface ControlledLab {
@@ -241,8 +245,13 @@ export class ControlServer {
           if (view === undefined) throw new Error(`lab ${this.lab.model.name} does not show its switches and links (no LabView): ${req.op} is not available`);
           return { v, ok: true, op: req.op, result: await answerInspect(view, req, () => this.inspectDeps()) };
         }
+        case 'replay': {
+          const view = viewOf(this.lab);
+          if (view === undefined) throw new Error(`lab ${this.lab.model.name} does not show its switches and links (no LabView): replay is not available`);
+          return { v, ok: true, op: 'replay', result: await replayIntoLab(view, req) };
+        }
         default:
-          return { v, ok: false, error: `unknown operation "${String((req as { op?: unknown }).op)}" (ps, down, conntrack, dns, model, ${INSPECT_OPS.join(', ')})` };
+          return { v, ok: false, error: `unknown operation "${String((req as { op?: unknown }).op)}" (ps, down, conntrack, dns, model, ${INSPECT_OPS.join(', ')}, replay)` };
       }
     } catch (e) {
       return { v, ok: false, error: e instanceof Error ? e.message : String(e) };

@@ -1,7 +1,7 @@
 /**
  * What a running lab shows to whoever inspects or changes it while it runs
  * (the control socket's `fdb`, `arp`, `routes`, `sockets`, `stats`,
- * `capture`, `link`, `impair`): its switches, its wirelab stacks, its
+ * `capture`, `link`, `impair`, `replay`): its switches, its wirelab stacks, its
  * containers and the links between them — objects, not YAML.
  *
  * `RunningLab` (./file/up.ts) implements it; inspection code depends only on

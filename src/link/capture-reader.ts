@@ -42,6 +42,8 @@ export interface CaptureRecord {
   originalLength: number;
   /** The captured bytes: a view into the input. */
   data: Uint8Array;
+  /** pcapng epb_flags when the Enhanced Packet Block has them (bits 0-1: direction, EPB_DIRECTION). */
+  flags?: number;
 }
 
 export interface Capture {
@@ -234,13 +236,20 @@ function readPcapng(bytes: Uint8Array, view: DataView): Decoded<PartialCapture> 
           return stop(fail('pcapng', 'bad-length', `packet block at offset ${off}: captured length ${capturedLength} exceeds the block's ${end - dataStart} data bytes`));
         }
         const units = (BigInt(view.getUint32(off + 12, le)) << 32n) | BigInt(view.getUint32(off + 16, le));
-        records.push({
+        const rec: CaptureRecord = {
           interfaceId,
           timestampNs: ((units * scale.mul) / scale.div) >> scale.shift,
           capturedLength,
           originalLength,
           data: bytes.subarray(dataStart, dataStart + capturedLength),
-        });
+        };
+        if (enhanced) {
+          // epb_flags; malformed options are left alone here (the record's bytes are whole).
+          walkOptions(view, dataStart + ((capturedLength + 3) & ~3), end, le, (code, start, len) => {
+            if (code === PCAPNG_OPTION.EPB_FLAGS && len >= 4) rec.flags = view.getUint32(start, le);
+          });
+        }
+        records.push(rec);
         break;
       }
       case PCAPNG_BLOCK.SIMPLE_PACKET: {

@@ -28,7 +28,7 @@
  */
 import { type Mac, formatMac } from '../wire/address.js';
 import type { Clock } from '../time/index.js';
-import type { Port } from '../link/port.js';
+import type { Port, RxBatch } from '../link/port.js';
 import type { PcapngWriter } from '../link/pcap.js';
 import { type BridgePortCounters, copyBridgePortCounters, formatCounterTable, formatVlanConfig } from './counters.js';
 import { BridgePort, Datapath } from './datapath.js';
@@ -102,6 +102,15 @@ export class Bridge {
     for (const s of this.sessions) if (s.allPorts) this.attachTap(s, bp);
     this.rebuildMembers();
     port.onReceive = bp.handler;
+  }
+
+  /**
+   * Takes `batch` as if port `name` had received it (a replay into a running
+   * switch): counted, mirrored, learned and forwarded like any frame of that
+   * port; dropped ('portDown') while the port is down.
+   */
+  receiveAs(name: string, batch: RxBatch): void {
+    this.dp.onBatch(this.mustPort(name), batch);
   }
 
   /** Detaches a port (it is not closed) and forgets its FDB entries. Returns false if there was no such port. */
