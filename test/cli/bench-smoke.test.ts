@@ -101,8 +101,11 @@ describe.skipIf(cap.skip)('bench smoke runs (root)', () => {
         expect(typeof row.path).toBe('string');
         expect(typeof row.metric).toBe('string');
         expect(typeof row.reference).toBe('string');
-        expect(typeof row.value).toBe('number');
-        expect(typeof row.ratio).toBe('number');
+        // A one-second smoke run can time a path too short to measure (a rate over zero seconds): JSON
+        // writes that non-finite number as null. Shape, not speed: such a row is allowed here, and the
+        // check below still wants a real measurement in every bench.
+        expect(row.value === null || typeof row.value === 'number', JSON.stringify(row)).toBe(true);
+        expect(row.ratio === null || typeof row.ratio === 'number', JSON.stringify(row)).toBe(true);
       }
       expect(result.rows.some((row) => Number.isFinite(row.value) && row.value > 0), JSON.stringify(result.rows)).toBe(true);
       if (name === 'throughput') {
