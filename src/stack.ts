@@ -10,13 +10,15 @@
  *   const sock = host.udp.createSocket(); sock.bind(5353);
  */
 import type { Port } from './link/port.js';
-import type { Clock } from './time/index.js';
+import type { Clock, TableUsage } from './time/index.js';
 import { formatIPv4, networkOf, parseCidr, parseIPv4, parseMac, readIPv4, type Mac } from './wire/address.js';
 import { ArpResponder } from './ip/arp.js';
 import { IcmpLayer } from './ip/icmp.js';
 import { NetInterface } from './ip/interface.js';
 import { IpLayer } from './ip/ipv4.js';
 import { RouteTable, type Route } from './ip/routes.js';
+import type { NeighbourOptions } from './ip/neighbour.js';
+import type { ReassemblerOptions } from './ip/reassembly.js';
 import { IP_PROTOCOL } from './wire/ipv4.js';
 import { UdpLayer, udpErrorForIcmp, type IpSender } from './udp/index.js';
 import { TcpLayer, type TcpIpSender } from './tcp/tcp.js';
@@ -39,6 +41,10 @@ export interface StackOptions {
   icmpRateLimit?: boolean;
   /** TCP settings (SACK, timestamps, window scaling, congestion control, buffers, …). */
   tcp?: TcpOptions;
+  /** ARP cache timers and size (maxEntries is gc_thresh3, default 1024). */
+  neighbours?: NeighbourOptions;
+  /** Fragment reassembly: maxBytes (ipfrag_high_thresh, default 4 MiB) and timeoutMs (ipfrag_time, default 30 s). */
+  reassembly?: Pick<ReassemblerOptions, 'timeoutMs' | 'maxBytes'>;
   /** Conntrack/NAT settings (table size, timeouts, log), used when `stack.nat` is first touched. */
   nat?: Omit<NatOptions, 'name'>;
 }
@@ -83,7 +89,7 @@ export class Stack {
     this.natOptions = opts.nat;
     const seed = opts.seed ?? this.hostId * 7919;
     this.natSeed = Math.imul(seed, 0x9e3779b1) ^ 0x6e6174;
-    this.ip = new IpLayer(clock, this.routes, { forwarding: opts.forwarding ?? false, seed });
+    this.ip = new IpLayer(clock, this.routes, { forwarding: opts.forwarding ?? false, seed, neighbours: opts.neighbours, reassembly: opts.reassembly });
     this.arp = new ArpResponder(this.ip);
     this.icmp = new IcmpLayer(this.ip, clock, { identifier: (seed * 31) & 0xffff, rateLimit: opts.icmpRateLimit });
     const ip = this.ip;
@@ -269,7 +275,20 @@ export class Stack {
     };
   }
 
+  /**
+   * Every table an outsider can grow on this host, against its limit:
+   * neighbours, reassembly, TCP's SYN queue and TIME-WAIT, the resolver's
+   * cache (once used) and conntrack (once NAT is on).
+   */
+  tables(): TableUsage[] {
+    const out = [this.ip.neighbours.usage(), this.ip.reassembler.usage(), ...this.tcpLayer.tables()];
+    if (this.dnsResolver !== undefined) out.push(this.dnsResolver.cache.usage());
+    if (this.natLayer !== undefined) out.push(this.natLayer.conntrack.usage());
+    return out;
+  }
+
   close(): void {
+    this.dnsResolver?.cache.close();
     this.natLayer?.disable();
     this.natLayer?.conntrack.flush();
     this.tcpLayer.close();

@@ -12,9 +12,11 @@
  *
  * Bounded by entry count, least recently used first out (a Map's insertion
  * order, refreshed on every hit); a full cache that cannot make room counts
- * the refusal. Time only from the injected clock.
+ * the refusal. Expired entries go on lookup and on a sweep timer (at most
+ * one pass a second, armed only while entries exist), so a cache nobody asks
+ * shrinks back on the clock. Time only from the injected clock.
  */
-import type { Clock } from '../time/index.js';
+import { Timer, type Clock, type TableUsage } from '../time/index.js';
 import {
   copyBytes,
   decodeResponse,
@@ -80,12 +82,16 @@ export function cacheKey(name: string, type: string, cls = 'IN'): string {
   return `${n.endsWith('.') && n !== '.' ? n.slice(0, -1) : n}/${type}/${cls}`;
 }
 
+/** The sweep runs at most this often, however many entries expire in between. */
+const SWEEP_GRANULARITY_MS = 1000;
+
 export class DnsCache {
   readonly maxEntries: number;
   readonly maxTtl: number;
   readonly maxNegativeTtl: number;
   readonly stats: DnsCacheStats = { hits: 0, misses: 0, inserts: 0, evictions: 0, expired: 0, uncacheable: 0 };
   private readonly entries = new Map<string, Entry>();
+  private readonly sweepTimer: Timer;
 
   constructor(
     private readonly clock: Clock,
@@ -94,6 +100,27 @@ export class DnsCache {
     this.maxEntries = positive('maxEntries', opts.maxEntries ?? 10_000);
     this.maxTtl = positive('maxTtl', opts.maxTtl ?? 86_400);
     this.maxNegativeTtl = positive('maxNegativeTtl', opts.maxNegativeTtl ?? 3_600);
+    this.sweepTimer = new Timer(clock.timers, () => this.sweep());
+  }
+
+  /** Entries against maxEntries (dnsmasq's cache-size); full, the least recently used goes (evicted). */
+  usage(): TableUsage {
+    return { table: 'dns.cache', size: this.entries.size, limit: this.maxEntries, unit: 'entries', refused: 0, evicted: this.stats.evictions, like: 'dnsmasq cache-size' };
+  }
+
+  /** Drops what has expired, then waits for the next expiry (no sooner than a second from now). */
+  private sweep(): void {
+    const now = this.clock.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [key, e] of this.entries) {
+      if (now >= e.expiresAt) {
+        this.entries.delete(key);
+        this.stats.expired++;
+      } else if (e.expiresAt < next) {
+        next = e.expiresAt;
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.sweepTimer.armAt(Math.max(next, now + SWEEP_GRANULARITY_MS));
   }
 
   get size(): number {
@@ -148,13 +175,21 @@ export class DnsCache {
       hits: 0,
     });
     this.stats.inserts++;
+    const expiresAt = now + ttl * 1000;
+    if (!this.sweepTimer.armed || this.sweepTimer.deadline > expiresAt) this.sweepTimer.armAt(Math.max(expiresAt, now + SWEEP_GRANULARITY_MS));
     return ttl;
+  }
+
+  /** Forgets every entry and stops the sweep timer. */
+  close(): void {
+    this.delete();
   }
 
   /** Forgets one entry (or all with no key). */
   delete(key?: string): void {
     if (key === undefined) this.entries.clear();
     else this.entries.delete(key);
+    if (this.entries.size === 0) this.sweepTimer.cancel();
   }
 
   /** Seconds an answer may be cached, or undefined when it must not be. */

@@ -299,6 +299,7 @@ export class DnsServer {
     this.tcpServer = undefined;
     for (const s of this.tcpConnections) s.destroy();
     this.tcpConnections.clear();
+    this.cache.close();
   }
 
   /** The counters as a table, one line per group (like `nstat`). */

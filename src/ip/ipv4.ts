@@ -38,8 +38,9 @@ import {
   writeIPv4Header,
 } from '../wire/ipv4.js';
 import { fragmentIPv4, Reassembler } from './fragment.js';
+import type { ReassemblerOptions } from './reassembly.js';
 import type { NetInterface } from './interface.js';
-import { NeighbourTable } from './neighbour.js';
+import { NeighbourTable, type NeighbourOptions } from './neighbour.js';
 import type { RouteTable } from './routes.js';
 
 export const ETH_HEADROOM = 14;
@@ -161,7 +162,7 @@ export class IpLayer {
   constructor(
     readonly clock: Clock,
     readonly routes: RouteTable,
-    opts: { forwarding?: boolean; seed?: number } = {},
+    opts: { forwarding?: boolean; seed?: number; neighbours?: NeighbourOptions; reassembly?: Pick<ReassemblerOptions, 'timeoutMs' | 'maxBytes'> } = {},
   ) {
     this.forwarding = opts.forwarding ?? false;
     this.identification = (opts.seed ?? 1) & 0xffff;
@@ -186,8 +187,9 @@ export class IpLayer {
         }
         this.flushDirty();
       },
-    });
+    }, opts.neighbours);
     this.reassembler = new Reassembler(clock, {
+      ...opts.reassembly,
       // Only a datagram for this host is answered: fragments gathered for the
       // NAT (forwarded traffic) time out silently, as Linux's nf_defrag does.
       onTimeout: (first) => {

@@ -57,6 +57,7 @@
 import { type IPv4Address, type Mac, formatIPv4, formatMac, parseIPv4, parseMac } from '../wire/address.js';
 import type { Clock } from '../time/clock.js';
 import { MAX_TIMER_DELAY_MS, Timer } from '../time/scheduler.js';
+import type { TableUsage } from '../time/table-usage.js';
 
 export type NeighState = 'INCOMPLETE' | 'REACHABLE' | 'STALE' | 'DELAY' | 'PROBE' | 'FAILED' | 'PERMANENT';
 
@@ -224,6 +225,11 @@ export class NeighbourTable<P> {
   /** Number of entries, permanent ones included. */
   get size(): number {
     return this.total;
+  }
+
+  /** Non-permanent entries against maxEntries (gc_thresh3); they go as neighbour GC runs on the clock. */
+  usage(): TableUsage {
+    return { table: 'neighbours', size: this.dynamicCount, limit: this.opts.maxEntries, unit: 'entries', refused: this.stats.tableFull, evicted: this.stats.evicted, like: 'gc_thresh3' };
   }
 
   /**

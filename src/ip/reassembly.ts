@@ -34,6 +34,7 @@
  */
 import type { Clock } from '../time/clock.js';
 import { Timer } from '../time/scheduler.js';
+import type { TableUsage } from '../time/table-usage.js';
 import {
   IPV4_FIELD,
   IPV4_FLAG,
@@ -159,6 +160,15 @@ export class Reassembler {
   /** Bytes currently charged against `maxBytes`. */
   get heldBytes(): number {
     return this.held;
+  }
+
+  /**
+   * Bytes held against maxBytes (ipfrag_high_thresh). Nothing is refused
+   * outright: the oldest datagrams are evicted (ip_frag_queue's
+   * inet_frag_evictor), and every datagram times out after `timeoutMs`.
+   */
+  usage(): TableUsage {
+    return { table: 'reassembly', size: this.held, limit: this.maxBytes, unit: 'bytes', refused: 0, evicted: this.stats.evicted, like: 'ipfrag_high_thresh' };
   }
 
   /**

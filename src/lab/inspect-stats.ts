@@ -8,6 +8,7 @@
  * `formatNetemSpec`), so this file depends on nothing but the lab's view.
  */
 import type { ImpairmentOptions, ImpairStats } from '../link/impair.js';
+import type { TableUsage } from '../time/index.js';
 import { BRIDGE_DROP_REASONS } from '../switch/counters.js';
 import { findLink, type LabView, type LinkView } from './lab-view.js';
 import { labNodes, linkName, type Table } from './inspect.js';
@@ -94,6 +95,50 @@ export interface StatsJson {
   ports: PortStatsRow[];
   /** Each wirelab stack's `Stack.stats()`. */
   stacks: Array<{ node: string; stats: Record<string, unknown> }>;
+  /** Every bounded table, its size against its limit. */
+  tables: TableRow[];
+}
+
+/** One bounded table of a stack (`node`), a switch (`switch <name>`) or a network's services (`network <name>`). */
+export interface TableRow extends TableUsage {
+  owner: string;
+}
+
+/** Every table an outsider can grow, in the lab: each stack's, each switch's FDB, each network's DNS cache and UDP port-map flows. */
+export function labTables(lab: LabView): TableRow[] {
+  const rows: TableRow[] = [];
+  for (const s of lab.stacks()) for (const u of s.stack.tables()) rows.push({ owner: s.name, ...u });
+  for (const s of lab.switches()) rows.push({ owner: `switch ${s.name}`, ...s.bridge.fdbUsage() });
+  for (const t of lab.serviceTables?.() ?? []) rows.push({ owner: `network ${t.network}`, ...t.usage });
+  return rows;
+}
+
+/**
+ *     OWNER        TABLE         SIZE  LIMIT    REFUSED  EVICTED  LIKE
+ *     edge         neighbours       3  1024           0        0  gc_thresh3
+ *     edge         reassembly       0  4.0MiB         0        0  ipfrag_high_thresh
+ */
+function formatTables(rows: readonly TableRow[]): string[] {
+  const head = ['OWNER', 'TABLE', 'SIZE', 'LIMIT', 'REFUSED', 'EVICTED', 'LIKE'];
+  const amount = (n: number, unit: TableRow['unit']): string => (unit === 'bytes' ? formatBytes(n) : String(n));
+  const cells = rows.map((r) => [r.owner, r.table, amount(r.size, r.unit), amount(r.limit, r.unit), String(r.refused), String(r.evicted), r.like]);
+  const numeric = new Set([2, 3, 4, 5]);
+  const w = head.map((h, k) => Math.max(h.length, ...cells.map((c) => c[k]!.length)));
+  const line = (c: string[]): string => c.map((x, k) => (numeric.has(k) ? x.padStart(w[k]!) : x.padEnd(w[k]!))).join('  ').trimEnd();
+  return [line(head), ...cells.map(line)];
+}
+
+/** Bytes as `ip -h` prints them: 512B, 1.5KiB, 4MiB. */
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n}B`;
+  const units = ['KiB', 'MiB', 'GiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${Number.isInteger(v) ? v : v.toFixed(1)}${units[u]}`;
 }
 
 /** Non-zero numeric leaves as `a.b.c=N`. */
@@ -112,8 +157,9 @@ function nonZeroLeaves(obj: unknown, prefix: string, out: string[]): void {
  *     SWITCH  PORT       LINK      STATE  RX-packets  RX-bytes  TX-packets  TX-bytes  DROPS        NETEM
  *     front   web-eth0   web:eth0  UP             12      1180          10       980  portDown 3   delay 20ms loss 1%
  *
- * then, per impaired link, its impairment counters, and per wirelab stack
- * its non-zero counters (`ip.inReceives=12 tcp.activeOpens=1 …`).
+ * then, per impaired link, its impairment counters, per wirelab stack its
+ * non-zero counters (`ip.inReceives=12 tcp.activeOpens=1 …`), and every
+ * bounded table with its size against its limit.
  */
 export function statsTable(lab: LabView, formatNetem: FormatNetem): Table<StatsJson> {
   const ports: PortStatsRow[] = [];
@@ -169,5 +215,7 @@ export function statsTable(lab: LabView, formatNetem: FormatNetem): Table<StatsJ
       lines.push(`  ${s.node}  ${leaves.join(' ') || '(all zero)'}`);
     }
   }
-  return { text: lines.join('\n') + '\n', json: { ports, stacks } };
+  const tables = labTables(lab);
+  if (tables.length > 0) lines.push('', 'tables:', ...formatTables(tables).map((l) => `  ${l}`));
+  return { text: lines.join('\n') + '\n', json: { ports, stacks, tables } };
 }

@@ -9,6 +9,7 @@
  */
 import type { ImpairedPort } from '../link/impair.js';
 import type { Stack } from '../stack.js';
+import type { TableUsage } from '../time/index.js';
 import type { Bridge } from '../switch/bridge.js';
 import type { Container } from './netns.js';
 
@@ -50,6 +51,11 @@ export interface LabView {
   containers(): ReadonlyArray<{ readonly name: string; readonly container: Container }>;
   networks(): readonly NetworkView[];
   links(): readonly LinkView[];
+  /**
+   * Tables of the lab's services that are neither a stack nor a switch (a
+   * network's DNS cache, its published UDP ports' flows), by network.
+   */
+  serviceTables?(): ReadonlyArray<{ readonly network: string; readonly usage: TableUsage }>;
 }
 
 /** `node:iface` (or `node`, meaning its only interface) → the link; errors name what exists. */

@@ -39,7 +39,7 @@ import type { NatHandle } from '../nat/index.js';
 import { DnsServer } from '../dns/server.js';
 import { Stack } from '../stack.js';
 import { Bridge } from '../switch/bridge.js';
-import { RealClock, type Clock } from '../time/index.js';
+import { RealClock, type Clock, type TableUsage } from '../time/index.js';
 import { formatIPv4, networkOf, parseCidr, parseIPv4, prefixMask, type IPv4Address } from '../wire/address.js';
 import type { Lab } from './lab.js';
 import type { LinkView } from './lab-view.js';
@@ -385,6 +385,14 @@ export class BridgeNetwork {
       gateway: this.gatewayAddress,
       containers: [...this.endpoints.values()].map((e) => ({ name: e.name, aliases: e.aliases, ipv4Address: e.address, namespace: e.container.name })),
     };
+  }
+
+  /** The tables of the network's own services: its DNS server's cache and each published UDP port's flows. */
+  tables(): TableUsage[] {
+    const out: TableUsage[] = [];
+    if (this.dns !== undefined) out.push(this.dns.cache.usage());
+    for (const p of this.published) if ('tables' in p) out.push(...p.tables());
+    return out;
   }
 
   /** Unpublishes ports, closes the TAPs (their containers belong to the lab), the gateway and the bridge. */

@@ -9,7 +9,7 @@
  * Bad packets never throw: each is counted in `stats.invalid` by reason
  * (Linux's conntrack -S "invalid") and the caller decides to pass or drop.
  */
-import type { Clock } from '../time/index.js';
+import type { Clock, TableUsage } from '../time/index.js';
 import { IP_PROTOCOL } from '../wire/ipv4.js';
 import { ConnEntry, CT_STATUS, DIR_REPLY, icmpReplyType, type TupleNode } from './entry.js';
 import { formatEntry, entryToJSON, type ConntrackEntryJSON } from './format.js';
@@ -67,6 +67,12 @@ export class Conntrack {
 
   get stats(): ConntrackStats {
     return { ...this.table.stats, invalid: this.invalid, ignored: this.ignored };
+  }
+
+  /** Entries against nf_conntrack_max; each leaves on its timeout (the clock). */
+  usage(): TableUsage {
+    const s = this.table.stats;
+    return { table: 'conntrack', size: this.table.size, limit: this.table.maxEntries, unit: 'entries', refused: s.refusedTableFull, evicted: s.earlyDrop, like: 'nf_conntrack_max' };
   }
 
   /** nf_conntrack_max; lowering it refuses new entries until the table drains below it. */

@@ -14,6 +14,7 @@
  *
  * Default host address is 127.0.0.1, not Docker's 0.0.0.0 (portspec.ts).
  */
+import type { TableUsage } from '../time/index.js';
 import { parseIPv4 } from '../wire/address.js';
 import { expandPortSpec, formatPortSpec, parsePortSpec, type PortMapping, type PortSpec } from './portspec.js';
 import { inUseByMapping } from './proxy-errors.js';
@@ -119,6 +120,11 @@ export class PublishedPort {
       else addCounters(udp, e.proxy.stats);
     }
     return { tcp, udp };
+  }
+
+  /** Each UDP mapping's flow table against its limit. */
+  tables(): TableUsage[] {
+    return this.entries.flatMap((e) => (e.proxy instanceof UdpPortProxy ? [e.proxy.usage()] : []));
   }
 
   /** The UDP proxies' open flows (for inspection). */

@@ -17,7 +17,7 @@
  * datagram a full socket buffer cannot take is dropped, as by the kernel.
  */
 import dgram from 'node:dgram';
-import { Timer, type Clock } from '../time/index.js';
+import { Timer, type Clock, type TableUsage } from '../time/index.js';
 import type { UdpLayer, UdpSocket } from '../udp/index.js';
 import { parseIPv4 } from '../wire/address.js';
 import type { PortMapping } from './portspec.js';
@@ -119,6 +119,11 @@ export class UdpPortProxy {
 
   get hostPort(): number {
     return this.boundPort;
+  }
+
+  /** Open flows against maxFlows; each ends on its idle timeout (nf_conntrack_udp_timeout). */
+  usage(): TableUsage {
+    return { table: 'portmap.udpFlows', size: this.flows.size, limit: this.maxFlows, unit: 'entries', refused: this.stats.refused, evicted: 0, like: 'nf_conntrack_max' };
   }
 
   /** Open flows as `conntrack -L`-like rows. */

@@ -27,7 +27,7 @@
  * bridge copes with delivery from inside `flush()`.
  */
 import { type Mac, formatMac } from '../wire/address.js';
-import type { Clock } from '../time/index.js';
+import type { Clock, TableUsage } from '../time/index.js';
 import type { Port, RxBatch } from '../link/port.js';
 import type { PcapngWriter } from '../link/pcap.js';
 import { type BridgePortCounters, copyBridgePortCounters, formatCounterTable, formatVlanConfig } from './counters.js';
@@ -191,6 +191,11 @@ export class Bridge {
 
   get fdbStats(): FdbStats {
     return { ...this.fdb.stats };
+  }
+
+  /** The FDB's size against its limit (for `wirelab stats` and the soak). */
+  fdbUsage(): TableUsage {
+    return this.fdb.usage();
   }
 
   // ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@
  * beyond that is refused and counted (static entries do not count).
  */
 import type { Mac } from '../wire/address.js';
-import { Timer, type Clock } from '../time/index.js';
+import { Timer, type Clock, type TableUsage } from '../time/index.js';
 
 export const DEFAULT_AGING_MS = 300_000;
 export const DEFAULT_MAX_FDB_ENTRIES = 8192;
@@ -97,6 +97,11 @@ export class Fdb<P> {
     this.maxEntries = max;
     this.sweepGranularityMs = Math.min(1000, aging);
     this.timer = new Timer(clock.timers, () => this.onTimer());
+  }
+
+  /** Learned entries against maxEntries (the bridge's fdb_max_learned); they age out on the clock. */
+  usage(): TableUsage {
+    return { table: 'fdb', size: this.stats.entries, limit: this.maxEntries, unit: 'entries', refused: this.stats.refused, evicted: 0, like: 'fdb_max_learned' };
   }
 
   /** The live entry for (vid, mac), deleting it if it has expired. */

@@ -72,6 +72,8 @@ export interface TcpHost {
   allowChallengeAck(): boolean;
   connectionEstablished(c: TcpConnection): void;
   connectionClosed(c: TcpConnection, previous: TcpState): void;
+  /** Takes a TIME-WAIT bucket; false when tcp_max_tw_buckets are taken (released by connectionClosed). */
+  takeTimeWaitBucket(): boolean;
 }
 
 /** Linux's tcp_invalid_ratelimit: at most one ACK per 500 ms for out-of-window non-data segments. */
@@ -120,6 +122,8 @@ export class TcpConnection {
   private readonly sackOut: SackBlock[] = [];
   /** @internal The listener whose SYN queue holds this connection while SYN-RECV. */
   listener: { synQueue: number } | null = null;
+  /** @internal Holds one of the layer's TIME-WAIT buckets (returned when the connection closes). */
+  timeWaitBucket = false;
 
   constructor(
     readonly host: TcpHost,
@@ -431,7 +435,10 @@ export class TcpConnection {
     this.state = 'TIME-WAIT';
     this.snd.stop();
     this.keepTimer?.cancel();
-    this.lingerTimer.arm(2 * this.host.opts.msl);
+    // tcp_time_wait: without a free bucket (tcp_max_tw_buckets) the socket is done as soon as
+    // the ACK now due has gone out, so the linger timer fires at once instead of after 2·MSL.
+    this.timeWaitBucket = this.host.takeTimeWaitBucket();
+    this.lingerTimer.arm(this.timeWaitBucket ? 2 * this.host.opts.msl : 0);
     if (notify) this.notifyClosed(undefined);
   }
 

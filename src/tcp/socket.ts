@@ -491,8 +491,10 @@ export class TcpSocket extends Duplex {
    */
   private pushChunk(buf: Buffer): void {
     this.bytesReceived += buf.byteLength;
-    if (!this.push(buf)) this.reading = false;
+    // The window reopens before the push: a flowing push runs the user's 'data' handlers, and one
+    // that throws must not leave these bytes counted as unread (the window would never reopen).
     this.conn?.consumed(buf.byteLength);
+    if (!this.push(buf)) this.reading = false;
   }
 
   private onPeerFin(): void {

@@ -86,6 +86,14 @@ export interface TcpOptions {
   congestionControl?: CongestionControlChoice;
   /** Maximum segment lifetime; TIME-WAIT lasts 2*MSL. Default 30000 (60 s TIME-WAIT as Linux). */
   msl?: number;
+  /**
+   * Most connections in TIME-WAIT (tcp_max_tw_buckets). Past it a closing
+   * connection skips TIME-WAIT and is gone once its last ACK is out, counted
+   * in `timeWaitOverflow` (Linux's TCPTimeWaitOverflow). Default 16384: Linux
+   * sizes it from memory (131072 on a 4 GB machine), but a wirelab TIME-WAIT
+   * is still a whole connection of a few KB, not a 200-byte inet_timewait_sock.
+   */
+  maxTimeWait?: number;
   minRtoMs?: number;
   /** Retransmissions of one segment before ETIMEDOUT (tcp_retries2). Default 15. */
   maxRetries?: number;
@@ -122,6 +130,7 @@ export function resolveTcpOptions(o: TcpOptions = {}): ResolvedTcpOptions {
     windowScaling: o.windowScaling ?? true,
     congestionControl: o.congestionControl ?? 'cubic',
     msl: o.msl ?? 30_000,
+    maxTimeWait: o.maxTimeWait ?? 16_384,
     minRtoMs: o.minRtoMs ?? 200,
     maxRetries: o.maxRetries ?? 15,
     synRetries: o.synRetries ?? 6,
@@ -218,6 +227,8 @@ export interface TcpStats {
   zeroWindowProbes: number;
   keepAliveProbes: number;
   timeWaitRecycled: number;
+  /** Connections that closed without TIME-WAIT because maxTimeWait were in it (TCPTimeWaitOverflow). */
+  timeWaitOverflow: number;
   pmtuUpdates: number;
   drops: {
     /** Checksum did not verify (Linux InCsumErrors). */
@@ -283,6 +294,7 @@ export function newTcpStats(): TcpStats {
     zeroWindowProbes: 0,
     keepAliveProbes: 0,
     timeWaitRecycled: 0,
+    timeWaitOverflow: 0,
     pmtuUpdates: 0,
     drops: {
       badChecksum: 0,

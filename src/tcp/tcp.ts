@@ -10,7 +10,7 @@
  * Hand-written: wirelab's hosts have their own IP layer; no TCP library runs
  * over a caller-supplied one (see the other files of src/tcp).
  */
-import type { Clock } from '../time/index.js';
+import type { Clock, TableUsage } from '../time/index.js';
 import { formatIPv4, type IPv4Address } from '../wire/address.js';
 import { TcpConnection, type TcpHost, type TcpProbe } from './connection.js';
 import { formatSockets } from './info.js';
@@ -134,6 +134,8 @@ export class TcpLayer implements TcpHost {
   private readonly view = new SegmentView();
   private readonly pmtu = new Map<IPv4Address, { mtu: number; expires: number }>();
   private portCounter = 0;
+  /** Connections holding a TIME-WAIT bucket. */
+  private timeWaitCount = 0;
   private challengeWindowStart = Number.NEGATIVE_INFINITY;
   private challengeCount = 0;
 
@@ -194,8 +196,21 @@ export class TcpLayer implements TcpHost {
     (l as TcpListener).onConnection(c);
   }
 
+  takeTimeWaitBucket(): boolean {
+    if (this.timeWaitCount >= this.opts.maxTimeWait) {
+      this.stats.timeWaitOverflow++;
+      return false;
+    }
+    this.timeWaitCount++;
+    return true;
+  }
+
   connectionClosed(c: TcpConnection, previous: TcpState): void {
     void previous;
+    if (c.timeWaitBucket) {
+      c.timeWaitBucket = false;
+      this.timeWaitCount--;
+    }
     if (c.listener !== null) {
       c.listener.synQueue--;
       c.listener = null;
@@ -466,6 +481,27 @@ export class TcpLayer implements TcpHost {
 
   connections(): TcpInfo[] {
     return [...this.all].map((c) => c.info());
+  }
+
+  /**
+   * The SYN queues of every listener against their backlogs (refusals:
+   * ListenOverflows, answered with cookies when they are on), and TIME-WAIT
+   * against tcp_max_tw_buckets. Half-open connections leave when their
+   * SYN-ACK retransmissions run out; TIME-WAIT after 2·MSL.
+   */
+  tables(): TableUsage[] {
+    let synQueue = 0;
+    let backlog = 0;
+    for (const list of this.listeners.values()) {
+      for (const l of list) {
+        synQueue += l.synQueue;
+        backlog += l.backlog;
+      }
+    }
+    return [
+      { table: 'tcp.synQueue', size: synQueue, limit: backlog, unit: 'entries', refused: this.stats.listenOverflows, evicted: 0, like: 'listen backlog' },
+      { table: 'tcp.timeWait', size: this.timeWaitCount, limit: this.opts.maxTimeWait, unit: 'entries', refused: this.stats.timeWaitOverflow, evicted: 0, like: 'tcp_max_tw_buckets' },
+    ];
   }
 
   /** Listening sockets as [address, port, SYN queue, backlog]. */

@@ -23,3 +23,4 @@ export {
   type TimerSchedulerOptions,
   type RunDueOptions,
 } from './scheduler.js';
+export type { TableUsage } from './table-usage.js';

@@ -198,6 +198,21 @@ describe('inspection tables over the control socket', () => {
     expect(port(after, 'client:eth0').rxBytes).toBeGreaterThan(port(before, 'client:eth0').rxBytes);
     expect(after.json.stacks.map((s) => s.node)).toEqual(['front-gw', 'web', 'client']);
   });
+
+  it('stats shows every bounded table against its limit: neighbours, reassembly, SYN queue, TIME-WAIT per stack, the FDB per switch', async () => {
+    type Row = { owner: string; table: string; size: number; limit: number; refused: number };
+    const stats = await ask<{ tables: Row[] }>({ op: 'stats' });
+    const rows = stats.json.tables;
+    expect(rows.filter((r) => r.owner === 'web').map((r) => r.table)).toEqual(['neighbours', 'reassembly', 'tcp.synQueue', 'tcp.timeWait']);
+    expect(rows.find((r) => r.owner === 'web' && r.table === 'tcp.synQueue')).toMatchObject({ size: 0, limit: 511 });
+    expect(rows.find((r) => r.owner === 'web' && r.table === 'neighbours')).toMatchObject({ limit: 1024 });
+    const fdb = rows.find((r) => r.owner === 'switch front' && r.table === 'fdb')!;
+    expect(fdb.limit).toBe(8192);
+    expect(fdb.size).toBeGreaterThanOrEqual(2); // the stations the ping above taught it
+    expect(stats.text).toMatch(/^tables:\n {2}OWNER +TABLE +SIZE +LIMIT +REFUSED +EVICTED +LIKE$/m);
+    expect(stats.text).toMatch(/^ {2}web +reassembly +0B +4MiB +0 +0 +ipfrag_high_thresh$/m);
+    expect(stats.text).toMatch(/^ {2}switch front +fdb +\d+ +8192 +0 +0 +fdb_max_learned$/m);
+  });
 });
 
 describe('changing links', () => {

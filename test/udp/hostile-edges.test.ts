@@ -10,7 +10,11 @@
  * A throwing callback: the batch is finished and flushed first, then the
  * error is rethrown to the batch's deliverer (here the virtual clock's run).
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { createPipe } from '../../src/link/pipe.js';
+import { createStack } from '../../src/stack.js';
+import { ClockQueue } from '../../src/tcp/clock-queue.js';
 import { VirtualClock } from '../../src/time/index.js';
 import { TCP_FLAG } from '../../src/wire/tcp.js';
 import { echoFrame, hostileHost, ipFrame, TARGET_IP, TESTER_IP, tcpFrame, udpFrame } from '../helpers/hostile.js';
@@ -57,6 +61,36 @@ describe('port 0 and LAND, as Linux', () => {
     clock.advance(10);
     expect(tester.take()).toEqual([]);
     expect(host.ip.stats.drops.martianSourceMulticast).toBe(1);
+  });
+
+  it('the socket callback queue runs every callback of a run even when one throws, then rethrows (all of them: AggregateError)', () => {
+    const clock = new VirtualClock();
+    const q = new ClockQueue(clock);
+    const ran: number[] = [];
+    q.push(() => ran.push(1));
+    q.push(() => {
+      ran.push(2);
+      throw new Error('first');
+    });
+    q.push(() => ran.push(3));
+    expect(() => clock.advance(1)).toThrow('first');
+    expect(ran).toEqual([1, 2, 3]);
+    q.push(() => {
+      throw new Error('a');
+    });
+    q.push(() => {
+      throw new Error('b');
+    });
+    q.push(() => ran.push(4));
+    let thrown: unknown;
+    try {
+      clock.advance(1);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(AggregateError);
+    expect((thrown as AggregateError).errors.map((e: Error) => e.message)).toEqual(['a', 'b']);
+    expect(ran).toEqual([1, 2, 3, 4]);
   });
 });
 
@@ -118,5 +152,101 @@ describe('a callback that throws never leaves a batch half done', () => {
     expect(tester.take().filter((r) => r.endsWith('[SA]'))).toHaveLength(2);
     expect(calls).toBe(0); // the listener runs once the handshake completes
     expect(errors).toEqual([]);
+  });
+
+  it('the socket callback queue runs every callback of a run even when one throws, then rethrows (all of them: AggregateError)', () => {
+    const clock = new VirtualClock();
+    const q = new ClockQueue(clock);
+    const ran: number[] = [];
+    q.push(() => ran.push(1));
+    q.push(() => {
+      ran.push(2);
+      throw new Error('first');
+    });
+    q.push(() => ran.push(3));
+    expect(() => clock.advance(1)).toThrow('first');
+    expect(ran).toEqual([1, 2, 3]);
+    q.push(() => {
+      throw new Error('a');
+    });
+    q.push(() => {
+      throw new Error('b');
+    });
+    q.push(() => ran.push(4));
+    let thrown: unknown;
+    try {
+      clock.advance(1);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(AggregateError);
+    expect((thrown as AggregateError).errors.map((e: Error) => e.message)).toEqual(['a', 'b']);
+    expect(ran).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('a socket callback that throws loses nothing behind it', () => {
+  it("TCP: a 'connect' handler that throws: the connection goes on, every byte, 'end' and 'close' arrive, and the error surfaces from the clock run", async () => {
+    const clock = new VirtualClock();
+    const [a, b] = createPipe(clock);
+    const server = createStack({ clock, name: 'srv' });
+    server.addInterface(a, { addresses: ['10.240.0.1/24'] });
+    const client = createStack({ clock, name: 'cli' });
+    client.addInterface(b, { addresses: ['10.240.0.2/24'] });
+    const data = randomBytes(256 * 1024);
+    server.tcp.createServer((s) => s.end(data)).listen(80);
+    const got: Buffer[] = [];
+    let ended = false;
+    let closed = false;
+    const c = client.tcp.connect({ host: '10.240.0.1', port: 80 });
+    c.on('connect', () => {
+      throw new Error('user bug in connect');
+    });
+    c.on('data', (d: Buffer) => got.push(d));
+    c.on('end', () => (ended = true));
+    c.on('close', () => (closed = true));
+    const errors: string[] = [];
+    for (let i = 0; i < 2000 && !closed; i++) {
+      try {
+        clock.advance(5);
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(errors).toEqual(['user bug in connect']);
+    expect(createHash('sha256').update(Buffer.concat(got)).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(ended).toBe(true);
+    expect(closed).toBe(true);
+  });
+
+  it('the socket callback queue runs every callback of a run even when one throws, then rethrows (all of them: AggregateError)', () => {
+    const clock = new VirtualClock();
+    const q = new ClockQueue(clock);
+    const ran: number[] = [];
+    q.push(() => ran.push(1));
+    q.push(() => {
+      ran.push(2);
+      throw new Error('first');
+    });
+    q.push(() => ran.push(3));
+    expect(() => clock.advance(1)).toThrow('first');
+    expect(ran).toEqual([1, 2, 3]);
+    q.push(() => {
+      throw new Error('a');
+    });
+    q.push(() => {
+      throw new Error('b');
+    });
+    q.push(() => ran.push(4));
+    let thrown: unknown;
+    try {
+      clock.advance(1);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(AggregateError);
+    expect((thrown as AggregateError).errors.map((e: Error) => e.message)).toEqual(['a', 'b']);
+    expect(ran).toEqual([1, 2, 3, 4]);
   });
 });

@@ -46,7 +46,7 @@ import type { Port } from '../../link/port.js';
 import { PcapngWriter } from '../../link/pcap.js';
 import { Stack } from '../../stack.js';
 import { Bridge } from '../../switch/bridge.js';
-import { RealClock } from '../../time/index.js';
+import { RealClock, type TableUsage } from '../../time/index.js';
 import { Lab } from '../lab.js';
 import type { LabView, LinkView, NetworkView } from '../lab-view.js';
 import { findLink } from '../lab-view.js';
@@ -422,6 +422,10 @@ export class RunningLab implements LabView {
 
   links(): LinkView[] {
     return [...this.networksByName.values()].flatMap((n) => [...n.linkViews()]);
+  }
+
+  serviceTables(): Array<{ network: string; usage: TableUsage }> {
+    return [...this.networksByName].flatMap(([network, n]) => n.tables().map((usage) => ({ network, usage })));
   }
 
   /** Removes everything the lab made: captures, containers (and their processes), hosts, networks, switches. Idempotent. */
