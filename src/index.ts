@@ -11,7 +11,7 @@ export * from './wire/tcp.js';
 export * from './wire/tcp-options.js';
 export * from './wire/dissect.js';
 export * from './link/pcap.js';
-export * from './time/index.js';
+export * from './time/index.js'; // Clock, VirtualClock, RealClock, Timer, TableUsage
 export * from './link/port.js';
 export * from './link/tap.js';
 export * from './link/forward.js';
