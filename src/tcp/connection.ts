@@ -72,8 +72,12 @@ export interface TcpHost {
   allowChallengeAck(): boolean;
   connectionEstablished(c: TcpConnection): void;
   connectionClosed(c: TcpConnection, previous: TcpState): void;
-  /** Takes a TIME-WAIT bucket; false when tcp_max_tw_buckets are taken (released by connectionClosed). */
-  takeTimeWaitBucket(): boolean;
+  /**
+   * The connection's TIME-WAIT began (its last ACK is out): the layer keeps
+   * a small record until `until` (or none past tcp_max_tw_buckets) and the
+   * connection is destroyed.
+   */
+  timeWaitDone(c: TcpConnection, until: number): void;
 }
 
 /** Linux's tcp_invalid_ratelimit: at most one ACK per 500 ms for out-of-window non-data segments. */
@@ -122,8 +126,8 @@ export class TcpConnection {
   private readonly sackOut: SackBlock[] = [];
   /** @internal The listener whose SYN queue holds this connection while SYN-RECV. */
   listener: { synQueue: number } | null = null;
-  /** @internal Holds one of the layer's TIME-WAIT buckets (returned when the connection closes). */
-  timeWaitBucket = false;
+  /** @internal When TIME-WAIT ends (2·MSL after it began, or after the last retransmitted FIN). */
+  timeWaitUntil = 0;
 
   constructor(
     readonly host: TcpHost,
@@ -435,16 +439,24 @@ export class TcpConnection {
     this.state = 'TIME-WAIT';
     this.snd.stop();
     this.keepTimer?.cancel();
-    // tcp_time_wait: without a free bucket (tcp_max_tw_buckets) the socket is done as soon as
-    // the ACK now due has gone out, so the linger timer fires at once instead of after 2·MSL.
-    this.timeWaitBucket = this.host.takeTimeWaitBucket();
-    this.lingerTimer.arm(this.timeWaitBucket ? 2 * this.host.opts.msl : 0);
+    this.restartTimeWait();
     if (notify) this.notifyClosed(undefined);
   }
 
+  /**
+   * @internal TIME-WAIT lasts 2·MSL from now. The linger timer fires at once,
+   * after the ACK now due has gone out: the layer then swaps the connection
+   * for a small record (tcp_time_wait → inet_twsk_alloc).
+   */
+  restartTimeWait(): void {
+    this.timeWaitUntil = this.host.clock.now() + 2 * this.host.opts.msl;
+    this.lingerTimer.arm(0);
+  }
+
   private onLinger(): void {
-    // TIME-WAIT over, or an orphaned FIN-WAIT-2 timed out (tcp_fin_timeout).
-    if (this.state === 'TIME-WAIT' || this.state === 'FIN-WAIT-2') this.destroy();
+    if (this.state === 'TIME-WAIT') this.host.timeWaitDone(this, this.timeWaitUntil);
+    // An orphaned FIN-WAIT-2 timed out (tcp_fin_timeout).
+    else if (this.state === 'FIN-WAIT-2') this.destroy();
   }
 
   /** @internal Ends the connection with an error (timeouts, refusals, ICMP). */

@@ -46,6 +46,7 @@ export function connectionInfo(c: TcpConnection): TcpInfo {
 export function formatSockets(
   listeners: ReadonlyArray<{ address: string; port: number; synQueue: number; backlog: number }>,
   conns: readonly TcpConnection[],
+  timeWaits: readonly TcpInfo[] = [],
 ): string {
   const rows: string[][] = [['State', 'Recv-Q', 'Send-Q', 'Local Address:Port', 'Peer Address:Port']];
   const details: Array<string | undefined> = [undefined];
@@ -57,6 +58,10 @@ export function formatSockets(
     const i = c.info();
     rows.push([i.state, String(i.receiveQueue), String(i.sendQueue), `${i.localAddress}:${i.localPort}`, `${i.remoteAddress}:${i.remotePort}`]);
     details.push(formatInternals(i, c));
+  }
+  for (const i of timeWaits) {
+    rows.push([i.state, '0', '0', `${i.localAddress}:${i.localPort}`, `${i.remoteAddress}:${i.remotePort}`]);
+    details.push(undefined);
   }
   const widths = rows[0]!.map((_, k) => Math.max(...rows.map((r) => r[k]!.length)));
   const out: string[] = [];

@@ -177,7 +177,7 @@ export function timeWaitArrives(c: TcpConnection, seg: SegmentView): void {
   if (seg.has(FLAG_FIN) && seqLeq(seg.seq + seg.dataLen, c.rcv.rcvNxt)) {
     // The peer did not hear our ACK of its FIN: ACK again, restart 2·MSL.
     c.rcv.ackNow = true;
-    c.armLinger(2 * c.host.opts.msl);
+    c.restartTimeWait();
     return;
   }
   if (!oowRateLimited(c, seg)) c.rcv.ackNow = true;

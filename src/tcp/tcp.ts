@@ -15,6 +15,7 @@ import { formatIPv4, type IPv4Address } from '../wire/address.js';
 import { TcpConnection, type TcpHost, type TcpProbe } from './connection.js';
 import { formatSockets } from './info.js';
 import { timeWaitAcceptsSyn } from './input.js';
+import { TimeWaitSock, type TimeWaitHost } from './timewait.js';
 import { establishFromCookie, sendCookieSynAck, startActiveOpen, startPassiveOpen } from './handshake.js';
 import { COOKIE_PERIOD_MS, TcpSecrets } from './isn.js';
 import { FLAG_ACK, FLAG_RST, FLAG_SYN, finishSegment, SegmentView } from './segment.js';
@@ -120,22 +121,22 @@ function remoteKey(addr: IPv4Address, port: number): number {
   return addr * 65536 + port;
 }
 
-export class TcpLayer implements TcpHost {
+export class TcpLayer implements TcpHost, TimeWaitHost {
   readonly opts: ResolvedTcpOptions;
   readonly stats: TcpStats = newTcpStats();
   readonly secrets: TcpSecrets;
   /** Called with every segment in and out of a connection (for tests and tools). */
   probe: TcpProbe | null = null;
   readonly scratch = new Uint8Array(60 + 65535);
-  /** Connections by remote endpoint (address·65536 + port), then matched on the local endpoint. */
-  private readonly table = new Map<number, TcpConnection[]>();
+  /** Connections and TIME-WAIT records by remote endpoint (address·65536 + port), then matched on the local endpoint. */
+  private readonly table = new Map<number, Array<TcpConnection | TimeWaitSock>>();
   private readonly all = new Set<TcpConnection>();
   private readonly listeners = new Map<number, TcpListener[]>();
   private readonly view = new SegmentView();
   private readonly pmtu = new Map<IPv4Address, { mtu: number; expires: number }>();
   private portCounter = 0;
-  /** Connections holding a TIME-WAIT bucket. */
-  private timeWaitCount = 0;
+  /** TIME-WAIT records (tcp_max_tw_buckets bounds them). */
+  private readonly timeWaits = new Set<TimeWaitSock>();
   private challengeWindowStart = Number.NEGATIVE_INFINITY;
   private challengeCount = 0;
 
@@ -196,33 +197,47 @@ export class TcpLayer implements TcpHost {
     (l as TcpListener).onConnection(c);
   }
 
-  takeTimeWaitBucket(): boolean {
-    if (this.timeWaitCount >= this.opts.maxTimeWait) {
+  timeWaitDone(c: TcpConnection, until: number): void {
+    // tcp_time_wait: with tcp_max_tw_buckets records held there is no bucket,
+    // and the socket is simply done (TCPTimeWaitOverflow).
+    let tw: TimeWaitSock | undefined;
+    if (this.timeWaits.size < this.opts.maxTimeWait) {
+      const now = this.clock.now();
+      const window = Math.min(65535, Math.floor(c.rcv.selectWindow() / 2 ** c.rcvWscale));
+      tw = new TimeWaitSock(this, c.localAddress, c.localPort, c.remoteAddress, c.remotePort, c.snd.sndMax, c.rcv.rcvNxt, window,
+        c.tsOk, c.tsRecent, (c.tsNow() - Math.floor(now)) >>> 0, until);
+    } else {
       this.stats.timeWaitOverflow++;
-      return false;
     }
-    this.timeWaitCount++;
-    return true;
+    c.destroy();
+    if (tw !== undefined) {
+      this.timeWaits.add(tw);
+      this.register(tw);
+    }
+  }
+
+  timeWaitOver(tw: TimeWaitSock): void {
+    if (!this.timeWaits.delete(tw)) return;
+    this.unregister(tw);
   }
 
   connectionClosed(c: TcpConnection, previous: TcpState): void {
     void previous;
-    if (c.timeWaitBucket) {
-      c.timeWaitBucket = false;
-      this.timeWaitCount--;
-    }
     if (c.listener !== null) {
       c.listener.synQueue--;
       c.listener = null;
     }
+    this.unregister(c);
+    this.all.delete(c);
+  }
+
+  private unregister(c: TcpConnection | TimeWaitSock): void {
     const key = remoteKey(c.remoteAddress, c.remotePort);
     const list = this.table.get(key);
-    if (list !== undefined) {
-      const i = list.indexOf(c);
-      if (i >= 0) list.splice(i, 1);
-      if (list.length === 0) this.table.delete(key);
-    }
-    this.all.delete(c);
+    if (list === undefined) return;
+    const i = list.indexOf(c);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.table.delete(key);
   }
 
   // ---- sockets ---------------------------------------------------------------
@@ -304,15 +319,15 @@ export class TcpLayer implements TcpHost {
     throw tcpError('EADDRNOTAVAIL', 'no free ephemeral port');
   }
 
-  private register(c: TcpConnection): void {
+  private register(c: TcpConnection | TimeWaitSock): void {
     const key = remoteKey(c.remoteAddress, c.remotePort);
     const list = this.table.get(key);
     if (list === undefined) this.table.set(key, [c]);
     else list.push(c);
-    this.all.add(c);
+    if (c instanceof TcpConnection) this.all.add(c);
   }
 
-  private lookup(local: IPv4Address, lport: number, remote: IPv4Address, rport: number): TcpConnection | undefined {
+  private lookup(local: IPv4Address, lport: number, remote: IPv4Address, rport: number): TcpConnection | TimeWaitSock | undefined {
     const list = this.table.get(remoteKey(remote, rport));
     if (list === undefined) return undefined;
     for (let i = 0; i < list.length; i++) {
@@ -348,7 +363,17 @@ export class TcpLayer implements TcpHost {
     let isnHint: number | undefined;
     const c = this.lookup(dst, v.dstPort, src, v.srcPort);
     if (c !== undefined) {
-      if (c.state === 'TIME-WAIT' && (v.flags & (FLAG_SYN | FLAG_ACK | FLAG_RST)) === FLAG_SYN && timeWaitAcceptsSyn(c, v)) {
+      const bareSyn = (v.flags & (FLAG_SYN | FLAG_ACK | FLAG_RST)) === FLAG_SYN;
+      if (c instanceof TimeWaitSock) {
+        if (bareSyn && c.acceptsSyn(v)) {
+          isnHint = (c.sndNxt + 65535 + 2) >>> 0;
+          c.end();
+          stats.timeWaitRecycled++;
+        } else {
+          c.input(v);
+          return;
+        }
+      } else if (c.state === 'TIME-WAIT' && bareSyn && timeWaitAcceptsSyn(c, v)) {
         isnHint = (c.snd.sndMax + 65535 + 2) >>> 0;
         c.destroy();
         stats.timeWaitRecycled++;
@@ -454,7 +479,7 @@ export class TcpLayer implements TcpHost {
   /** An ICMP error quoting one of our segments (type 3 or 11; code; next-hop MTU for "fragmentation needed"). */
   icmpError(q: TcpQuote, type: number, code: number, nextHopMtu: number): void {
     const c = this.lookup(q.src, q.srcPort, q.dst, q.dstPort);
-    if (c === undefined) return;
+    if (c === undefined || c instanceof TimeWaitSock) return;
     const snd = c.snd;
     // RFC 5927: only errors about data in flight (Linux: snd_una <= seq < snd_nxt).
     if (q.seq !== undefined && c.state !== 'SYN-SENT' && !(seqGeq(q.seq, snd.sndUna) && seqLt(q.seq, snd.sndMax))) return;
@@ -479,8 +504,17 @@ export class TcpLayer implements TcpHost {
 
   // ---- inspection ------------------------------------------------------------------
 
+  /**
+   * The state of a 4-tuple as `ss` shows it: a connection's own state, or
+   * TIME-WAIT while a record holds the tuple after its connection is gone,
+   * else CLOSED.
+   */
+  socketState(t: { localAddress: IPv4Address; localPort: number; remoteAddress: IPv4Address; remotePort: number }): TcpState {
+    return this.lookup(t.localAddress, t.localPort, t.remoteAddress, t.remotePort)?.state ?? 'CLOSED';
+  }
+
   connections(): TcpInfo[] {
-    return [...this.all].map((c) => c.info());
+    return [...[...this.all].map((c) => c.info()), ...[...this.timeWaits].map(timeWaitInfo)];
   }
 
   /**
@@ -500,7 +534,7 @@ export class TcpLayer implements TcpHost {
     }
     return [
       { table: 'tcp.synQueue', size: synQueue, limit: backlog, unit: 'entries', refused: this.stats.listenOverflows, evicted: 0, like: 'listen backlog' },
-      { table: 'tcp.timeWait', size: this.timeWaitCount, limit: this.opts.maxTimeWait, unit: 'entries', refused: this.stats.timeWaitOverflow, evicted: 0, like: 'tcp_max_tw_buckets' },
+      { table: 'tcp.timeWait', size: this.timeWaits.size, limit: this.opts.maxTimeWait, unit: 'entries', refused: this.stats.timeWaitOverflow, evicted: 0, like: 'tcp_max_tw_buckets' },
     ];
   }
 
@@ -515,12 +549,22 @@ export class TcpLayer implements TcpHost {
 
   /** Like `ss -tani`: one line per socket, and for connections a second line of internals. */
   format(): string {
-    return formatSockets(this.listening(), [...this.all]);
+    return formatSockets(this.listening(), [...this.all], [...this.timeWaits].map(timeWaitInfo));
   }
 
   /** Aborts every connection and forgets every listener (timers stop). */
   close(): void {
     for (const list of [...this.listeners.values()]) for (const l of [...list]) l.close();
     for (const c of [...this.all]) c.destroy();
+    for (const tw of [...this.timeWaits]) tw.end();
   }
+}
+
+/** A TIME-WAIT record as `ss` shows it: the 4-tuple and the state; nothing queued, no congestion state. */
+function timeWaitInfo(tw: TimeWaitSock): TcpInfo {
+  return {
+    state: 'TIME-WAIT', localAddress: formatIPv4(tw.localAddress), localPort: tw.localPort, remoteAddress: formatIPv4(tw.remoteAddress), remotePort: tw.remotePort,
+    cwnd: 0, ssthresh: undefined, srttMs: undefined, rttvarMs: 0, rtoMs: 0, mss: 0, retransmits: 0, bytesSent: 0, bytesAcked: 0, bytesReceived: 0,
+    sendQueue: 0, receiveQueue: 0, sack: false, timestamps: tw.tsOk, cc: '', caState: 'open', sndWnd: 0, rcvWnd: 0,
+  };
 }

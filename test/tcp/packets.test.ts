@@ -330,13 +330,42 @@ describe('packet level: TIME-WAIT', () => {
     expect(peer.server!.state).toBe('FIN-WAIT-2');
     peer.srvNxt = fin.seq + 1;
     const a1 = peer.send({ flags: FIN | ACK });
-    expect(peer.server!.state).toBe('TIME-WAIT');
+    // The FIN's ACK out, a TIME-WAIT record holds the 4-tuple; the connection object is gone.
+    expect(peer.stack.tcpLayer.socketState(peer.server!)).toBe('TIME-WAIT');
+    expect(peer.server!.state).toBe('CLOSED');
     peer.seq++;
     expectAck(a1, peer);
     peer.clock.advance(10_000);
+    expect(peer.stack.tcpLayer.socketState(peer.server!)).toBe('TIME-WAIT');
     const a2 = peer.send({ flags: FIN | ACK, seq: peer.seq - 1 });
     expectAck(a2, peer);
-    expect(peer.server!.state).toBe('TIME-WAIT');
+    // … and restarts 2·MSL: 60 s after this FIN, not after the first one.
+    peer.clock.advance(55_000);
+    expect(peer.stack.tcpLayer.socketState(peer.server!)).toBe('TIME-WAIT');
+    peer.clock.advance(5_001);
+    expect(peer.stack.tcpLayer.socketState(peer.server!)).toBe('CLOSED');
+  });
+
+  it('a TIME-WAIT record ACKs a stray segment at most once per 500 ms, and an in-window RST ends it', () => {
+    const peer = new RawPeer();
+    peer.handshake();
+    peer.server!.close();
+    peer.clock.advance(1);
+    const fin = peer.rx.find((s) => s.flags & FIN)!;
+    peer.send({ flags: ACK, ack: fin.seq + 1 });
+    peer.srvNxt = fin.seq + 1;
+    peer.send({ flags: FIN | ACK });
+    peer.seq++;
+    peer.clock.advance(1000);
+    expect(peer.stack.tcpLayer.socketState(peer.server!)).toBe('TIME-WAIT');
+    expectAck(peer.send({ flags: ACK, seq: peer.seq + 5000 }), peer);
+    expect(peer.send({ flags: ACK, seq: peer.seq + 6000 })).toEqual([]);
+    peer.clock.advance(500);
+    expectAck(peer.send({ flags: ACK, seq: peer.seq + 7000 }), peer);
+    expect(peer.send({ flags: RST, seq: peer.seq + 1 })).toEqual([]);
+    expect(peer.stack.tcpLayer.socketState(peer.server!)).toBe('TIME-WAIT');
+    expect(peer.send({ flags: RST })).toEqual([]);
+    expect(peer.stack.tcpLayer.socketState(peer.server!)).toBe('CLOSED');
   });
 });
 
