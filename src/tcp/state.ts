@@ -87,11 +87,11 @@ export interface TcpOptions {
   /** Maximum segment lifetime; TIME-WAIT lasts 2*MSL. Default 30000 (60 s TIME-WAIT as Linux). */
   msl?: number;
   /**
-   * Most connections in TIME-WAIT (tcp_max_tw_buckets). Past it a closing
+   * Most TIME-WAIT records (tcp_max_tw_buckets). Past it a closing
    * connection skips TIME-WAIT and is gone once its last ACK is out, counted
-   * in `timeWaitOverflow` (Linux's TCPTimeWaitOverflow). Default 16384: Linux
-   * sizes it from memory (131072 on a 4 GB machine), but a wirelab TIME-WAIT
-   * is still a whole connection of a few KB, not a 200-byte inet_timewait_sock.
+   * in `timeWaitOverflow` (Linux's TCPTimeWaitOverflow). Default 131072,
+   * what Linux sizes it to on a 4 GB machine; a record (src/tcp/timewait.ts)
+   * costs about 500 heap bytes, so a full table is about 65 MB.
    */
   maxTimeWait?: number;
   minRtoMs?: number;
@@ -130,7 +130,7 @@ export function resolveTcpOptions(o: TcpOptions = {}): ResolvedTcpOptions {
     windowScaling: o.windowScaling ?? true,
     congestionControl: o.congestionControl ?? 'cubic',
     msl: o.msl ?? 30_000,
-    maxTimeWait: o.maxTimeWait ?? 16_384,
+    maxTimeWait: o.maxTimeWait ?? 131_072,
     minRtoMs: o.minRtoMs ?? 200,
     maxRetries: o.maxRetries ?? 15,
     synRetries: o.synRetries ?? 6,
