@@ -41,6 +41,7 @@
  * sent + duplicated − lost − queueDrops − closeDrops − heldFrames = delivered.
  * The wrapper's `stats` are the inner port's.
  */
+import { GsoSegmenter, VNET_HDR_GSO_ECN, VNET_HDR_GSO_NONE, vnetGsoType } from './gso.js';
 import { BottleneckQueue, HeldFrames } from './impair-queue.js';
 import type { Port, PortStats, RxHandler } from './port.js';
 import { SeededRandom } from './random.js';
@@ -135,6 +136,11 @@ function nonNegative(value: number | undefined, what: string, fallback: number):
   return value;
 }
 
+/** True when the settings change anything a frame meets (queue limits alone do nothing without a rate). */
+function impairs(s: Settings): boolean {
+  return s.delayMs > 0 || s.jitterMs > 0 || s.loss > 0 || s.ge !== null || s.duplicate > 0 || s.reorder > 0 || s.msPerByte > 0;
+}
+
 function settingsOf(o: ImpairmentOptions): Settings {
   if (o.seed !== undefined && !Number.isFinite(o.seed)) throw new RangeError(`impair: seed must be finite, got ${o.seed}`);
   if (o.jitterDistribution !== undefined && o.jitterDistribution !== 'normal' && o.jitterDistribution !== 'uniform') {
@@ -200,6 +206,9 @@ export class ImpairedPort implements Port {
   private readonly bottleneck = new BottleneckQueue();
   private readonly timer: Timer;
   private closed = false;
+  /** Whether any impairment is set (a super-frame is then cut into segments first). */
+  private impairing = false;
+  private segmenter: GsoSegmenter | undefined;
 
   constructor(
     /** The port frames go out through. */
@@ -209,6 +218,7 @@ export class ImpairedPort implements Port {
   ) {
     this.s = settingsOf(opts);
     this.given = { ...opts };
+    this.impairing = impairs(this.s);
     this.reseed(this.s.seed);
     this.timer = new Timer(clock.timers, this.depart);
   }
@@ -259,10 +269,29 @@ export class ImpairedPort implements Port {
     if (!next.keepOrder) this.lastOrdered = Number.NEGATIVE_INFINITY;
     this.s = next;
     this.given = { ...opts };
+    this.impairing = impairs(next);
   }
 
   send(buf: Uint8Array, off: number, len: number, vnetOff: number): boolean {
     if (this.closed) return this.inner.send(buf, off, len, vnetOff); // the closed inner port counts it
+    // A GSO super-frame meets loss, delay and rate as the segments it stands for (netem on a veth sees
+    // segments too: the kernel segments before the qdisc when the device cannot take GSO through it).
+    if (vnetOff >= 0 && this.impairing && (vnetGsoType(buf, vnetOff) & ~VNET_HDR_GSO_ECN) !== VNET_HDR_GSO_NONE) {
+      return this.sendSegmented(buf, vnetOff, off, len);
+    }
+    return this.sendOne(buf, off, len, vnetOff);
+  }
+
+  private sendSegmented(buf: Uint8Array, vnetOff: number, off: number, len: number): boolean {
+    const seg = (this.segmenter ??= new GsoSegmenter());
+    const n = seg.segment(buf, vnetOff, off, len);
+    if (n <= 0) return this.inner.send(buf, off, len, vnetOff); // let the port count what it cannot take
+    let accepted = true;
+    for (let i = 0; i < n; i++) accepted = this.sendOne(seg.out, seg.offsets[i]!, seg.lengths[i]!, -1) && accepted;
+    return accepted;
+  }
+
+  private sendOne(buf: Uint8Array, off: number, len: number, vnetOff: number): boolean {
     const s = this.s;
     const st = this.impairStats;
     st.sent++;

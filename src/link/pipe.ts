@@ -23,6 +23,14 @@
  * Frames carrying a virtio_net_hdr (`vnetOff >= 0`, e.g. forwarded from a
  * vnet TAP) are made plain the way a plain TAP does it: GSO frames are cut
  * into MTU-sized frames and NEEDS_CSUM checksums completed (src/link/gso.ts).
+ *
+ * With `offload: true` the cable has the offloads a veth pair has: both ends
+ * are `vnetHdr` ports, every frame crosses with its virtio_net_hdr (a plain
+ * frame gets an empty one), so a TCP sender hands over 64 KB super-frames
+ * with the checksum left partial (NEEDS_CSUM) and the receiver takes them
+ * whole without computing a checksum — nothing between two wirelab stacks
+ * in one process needs either. Whoever needs real segments (a plain port,
+ * an impaired link, a capture) makes them (src/link/gso.ts).
  */
 import {
   GsoSegmenter,
@@ -38,6 +46,8 @@ import { type Clock, Timer } from '../time/index.js';
 export interface PipeOptions {
   /** Names of the two ends. Default `pipeNa` / `pipeNb`, N counting pipes made in this process. */
   names?: [string, string];
+  /** veth's offloads: GSO super-frames and partial checksums cross as they are (vnetHdr ports). Default false. */
+  offload?: boolean;
 }
 
 const INITIAL_SLAB_BYTES = 16 * 1024;
@@ -49,14 +59,19 @@ class Slab implements RxBatch {
   offsets = new Uint32Array(INITIAL_SLAB_FRAMES);
   lengths = new Uint32Array(INITIAL_SLAB_FRAMES);
   count = 0;
-  readonly vnetHdr = false;
-  /** Bytes used in `buf` (also the sum of `lengths`: frames are packed). */
+  /** Bytes used in `buf` (frames, and their virtio_net_hdrs when `vnetHdr`, packed). */
   used = 0;
 
-  /** Appends a copy of `src[off, off+len)`. */
-  push(src: Uint8Array, off: number, len: number): void {
-    if (this.used + len > this.buf.length) {
-      const grown = new Uint8Array(Math.max(this.buf.length * 2, this.used + len));
+  constructor(readonly vnetHdr: boolean) {}
+
+  /**
+   * Appends a copy of `src[off, off+len)`; on a vnetHdr slab preceded by the
+   * header at `src[vnetOff…]`, or by an empty one when `vnetOff` is -1.
+   */
+  push(src: Uint8Array, off: number, len: number, vnetOff = -1): void {
+    const head = this.vnetHdr ? VNET_HDR_LEN : 0;
+    if (this.used + head + len > this.buf.length) {
+      const grown = new Uint8Array(Math.max(this.buf.length * 2, this.used + head + len));
       grown.set(this.buf.subarray(0, this.used));
       this.buf = grown;
     }
@@ -67,6 +82,11 @@ class Slab implements RxBatch {
       lengths.set(this.lengths);
       this.offsets = offsets;
       this.lengths = lengths;
+    }
+    if (head > 0) {
+      if (vnetOff >= 0) this.buf.set(src.subarray(vnetOff, vnetOff + VNET_HDR_LEN), this.used);
+      else this.buf.fill(0, this.used, this.used + VNET_HDR_LEN);
+      this.used += VNET_HDR_LEN;
     }
     this.buf.set(src.subarray(off, off + len), this.used);
     this.offsets[this.count] = this.used;
@@ -88,21 +108,27 @@ let pipeCounter = 0;
 export class PipePort implements Port {
   readonly name: string;
   readonly stats: PortStats = newPortStats();
-  readonly vnetHdr = false;
   onReceive: RxHandler | null = null;
 
   private other: PipePort | undefined;
   private isUp = true;
   private closed = false;
   /** Frames sent on this end, waiting for the delivery timer. */
-  private filling = new Slab();
+  private filling: Slab;
   /** The slab delivered last; reused once the next delivery swaps it in. */
-  private spare = new Slab();
+  private spare: Slab;
   private readonly timer: Timer;
 
   /** Use `createPipe`; an end is useless without its peer. */
-  constructor(name: string, clock: Clock) {
+  constructor(
+    name: string,
+    clock: Clock,
+    /** True on an `offload` cable: frames cross with their virtio_net_hdr. */
+    readonly vnetHdr = false,
+  ) {
     this.name = name;
+    this.filling = new Slab(vnetHdr);
+    this.spare = new Slab(vnetHdr);
     this.timer = new Timer(clock.timers, this.deliver);
   }
 
@@ -144,8 +170,13 @@ export class PipePort implements Port {
       countDrop(this.stats, 'badFrame');
       return false;
     }
+    if (this.vnetHdr) {
+      // The peer end takes the frame as it is, header and all (a GSO frame longer than 64 KB cannot exist).
+      this.enqueue(buf, off, len, vnetOff);
+      return true;
+    }
     if (vnetOff >= 0 && !this.isPlain(buf, vnetOff)) return this.sendSegmented(buf, vnetOff, off, len);
-    this.enqueue(buf, off, len);
+    this.enqueue(buf, off, len, -1);
     return true;
   }
 
@@ -181,12 +212,12 @@ export class PipePort implements Port {
       return false;
     }
     const { out, offsets, lengths } = segmenter;
-    for (let i = 0; i < n; i++) this.enqueue(out, offsets[i]!, lengths[i]!);
+    for (let i = 0; i < n; i++) this.enqueue(out, offsets[i]!, lengths[i]!, -1);
     return true;
   }
 
-  private enqueue(buf: Uint8Array, off: number, len: number): void {
-    this.filling.push(buf, off, len);
+  private enqueue(buf: Uint8Array, off: number, len: number, vnetOff: number): void {
+    this.filling.push(buf, off, len, vnetOff);
     this.stats.txFrames++;
     this.stats.txBytes += len;
     if (!this.timer.armed) this.timer.arm(0);
@@ -209,7 +240,7 @@ export class PipePort implements Port {
       countDrop(peer.stats, 'noReceiver', batch.count);
     } else {
       peer.stats.rxFrames += batch.count;
-      peer.stats.rxBytes += batch.used;
+      peer.stats.rxBytes += batch.used - (batch.vnetHdr ? batch.count * VNET_HDR_LEN : 0);
       handler(batch, peer);
     }
   };
@@ -222,8 +253,9 @@ export class PipePort implements Port {
 export function createPipe(clock: Clock, opts: PipeOptions = {}): [PipePort, PipePort] {
   const n = pipeCounter++;
   const [nameA, nameB] = opts.names ?? [`pipe${n}a`, `pipe${n}b`];
-  const a = new PipePort(nameA, clock);
-  const b = new PipePort(nameB, clock);
+  const offload = opts.offload ?? false;
+  const a = new PipePort(nameA, clock, offload);
+  const b = new PipePort(nameB, clock, offload);
   PipePort.join(a, b);
   return [a, b];
 }

@@ -98,7 +98,7 @@ export class Datapath {
         const len = lengths[i]!;
         c.rxFrames++;
         c.rxBytes += len;
-        if (bp.taps.length !== 0) writeMirrored(bp.taps, buf, off, len, this.timestamp(), MIRROR_RX);
+        if (bp.taps.length !== 0) writeMirrored(bp.taps, buf, off, len, this.timestamp(), MIRROR_RX, vnetHdr ? off - VNET_HDR_LEN : -1);
         this.frame(bp, buf, off, len, vnetHdr ? off - VNET_HDR_LEN : -1, now);
       }
     } finally {
@@ -194,7 +194,7 @@ export class Datapath {
     if (out.port.send(b, o, l, v)) {
       oc.txFrames++;
       oc.txBytes += l;
-      if (out.taps.length !== 0) writeMirrored(out.taps, b, o, l, this.timestamp(), MIRROR_TX);
+      if (out.taps.length !== 0) writeMirrored(out.taps, b, o, l, this.timestamp(), MIRROR_TX, v);
     } else {
       oc.drops.txFailed++;
     }

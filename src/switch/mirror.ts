@@ -27,7 +27,9 @@
  * lines; the writing itself is PcapngWriter's (which copies each frame, so
  * the bridge can hand it borrowed bytes).
  */
+import { completeChecksum, VNET_HDR_F_NEEDS_CSUM } from '../link/gso.js';
 import { EPB_DIRECTION, type PcapngWriter } from '../link/pcapng.js';
+import { VNET_HDR_LEN } from '../link/port.js';
 
 /** Decides whether a frame `buf[off, off+len)` is captured. Must not keep `buf`. */
 export type FramePredicate = (buf: Uint8Array, off: number, len: number) => boolean;
@@ -103,8 +105,25 @@ export function openMirrorTap(session: MirrorSession, portName: string, descript
   return interfaceId < 0 ? null : { session, interfaceId };
 }
 
-/** Writes `buf[off, off+len)` to every tap of a port (each writer copies it); `way` is MIRROR_RX or MIRROR_TX. */
-export function writeMirrored(taps: readonly MirrorTap[], buf: Uint8Array, off: number, len: number, timestampNs: bigint, way: number): void {
+/** Where a frame whose checksum was left partial is completed before it is written. */
+let csumScratch = new Uint8Array(0);
+
+/**
+ * Writes `buf[off, off+len)` to every tap of a port (each writer copies it);
+ * `way` is MIRROR_RX or MIRROR_TX. A frame whose virtio_net_hdr (at
+ * `vnetOff`, -1 for none) leaves the L4 checksum partial is written with the
+ * checksum completed, as tcpdump shows frames on a veth (the capture is read
+ * by people and tools that would otherwise flag every offloaded segment).
+ */
+export function writeMirrored(taps: readonly MirrorTap[], buf: Uint8Array, off: number, len: number, timestampNs: bigint, way: number, vnetOff = -1): void {
+  if (vnetOff >= 0 && vnetOff + VNET_HDR_LEN <= off && (buf[vnetOff]! & VNET_HDR_F_NEEDS_CSUM) !== 0) {
+    if (csumScratch.length < VNET_HDR_LEN + len) csumScratch = new Uint8Array(Math.max(VNET_HDR_LEN + len, 2 * csumScratch.length));
+    csumScratch.set(buf.subarray(vnetOff, vnetOff + VNET_HDR_LEN), 0);
+    csumScratch.set(buf.subarray(off, off + len), VNET_HDR_LEN);
+    completeChecksum(csumScratch, 0, VNET_HDR_LEN, len);
+    buf = csumScratch;
+    off = VNET_HDR_LEN;
+  }
   for (let i = 0; i < taps.length; i++) {
     const tap = taps[i]!;
     const s = tap.session;
