@@ -110,7 +110,7 @@ class MemoryLab {
 
   /** A pipe from `stack` into `bridge`; the bridge end is named `portName` (the pcapng interface). */
   private cable(bridge: Bridge, stack: Stack, portName: string, dev: string, cidr: string, impaired = false): ImpairedPort | undefined {
-    const [hostEnd, bridgeEnd] = createPipe(this.clock, { names: [`${portName}-${dev}`, portName] });
+    const [hostEnd, bridgeEnd] = createPipe(this.clock, { offload: true, names: [`${portName}-${dev}`, portName] });
     const port = impaired ? impair(bridgeEnd, this.clock, DB_IMPAIRMENT) : bridgeEnd;
     this.ports.push(hostEnd, port);
     bridge.addPort(port);

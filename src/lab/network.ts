@@ -201,7 +201,7 @@ export class BridgeNetwork {
 
   /** An in-memory cable from `stack` (as `ifname`, holding `address`) to a port of the switch. */
   private plugStack(node: string, stack: Stack, ifname: string, address: string, on?: SwitchRef): void {
-    const [stackEnd, switchEnd] = createPipe(this.clock, { names: [`${node}-${ifname}`, `${this.name}-${node}`.slice(0, 40)] });
+    const [stackEnd, switchEnd] = createPipe(this.clock, { offload: true, names: [`${node}-${ifname}`, `${this.name}-${node}`.slice(0, 40)] });
     this.pipes.push(stackEnd, switchEnd);
     const impaired = this.plug(switchEnd, on);
     stack.addInterface(stackEnd, { name: ifname, addresses: [`${address}/${this.subnet.prefixLength}`], mtu: this.mtu });

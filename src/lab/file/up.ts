@@ -159,7 +159,7 @@ export class RunningLab implements LabView {
     for (const sw of m.switches) {
       for (const other of sw.trunks) {
         const vlans = sw.vlans.filter((v) => m.switches.find((s) => s.name === other)?.vlans.includes(v));
-        const [a, b] = createPipe(this.clock, { names: [`${sw.name}-${other}`, `${other}-${sw.name}`] });
+        const [a, b] = createPipe(this.clock, { offload: true, names: [`${sw.name}-${other}`, `${other}-${sw.name}`] });
         this.cables.push(a, b);
         this.bridges.get(sw.name)!.addPort(a, { mode: 'trunk', allowed: vlans });
         this.bridges.get(other)!.addPort(b, { mode: 'trunk', allowed: vlans });
