@@ -74,10 +74,10 @@ export interface TcpHost {
   connectionClosed(c: TcpConnection, previous: TcpState): void;
   /**
    * The connection's TIME-WAIT began (its last ACK is out): the layer keeps
-   * a small record until `until` (or none past tcp_max_tw_buckets) and the
+   * a small record for 2·MSL (or none past tcp_max_tw_buckets) and the
    * connection is destroyed.
    */
-  timeWaitDone(c: TcpConnection, until: number): void;
+  timeWaitDone(c: TcpConnection): void;
 }
 
 /** Linux's tcp_invalid_ratelimit: at most one ACK per 500 ms for out-of-window non-data segments. */
@@ -126,8 +126,6 @@ export class TcpConnection {
   private readonly sackOut: SackBlock[] = [];
   /** @internal The listener whose SYN queue holds this connection while SYN-RECV. */
   listener: { synQueue: number } | null = null;
-  /** @internal When TIME-WAIT ends (2·MSL after it began, or after the last retransmitted FIN). */
-  timeWaitUntil = 0;
 
   constructor(
     readonly host: TcpHost,
@@ -444,17 +442,16 @@ export class TcpConnection {
   }
 
   /**
-   * @internal TIME-WAIT lasts 2·MSL from now. The linger timer fires at once,
-   * after the ACK now due has gone out: the layer then swaps the connection
-   * for a small record (tcp_time_wait → inet_twsk_alloc).
+   * @internal TIME-WAIT (re)starts: the linger timer fires at once, after the
+   * ACK now due has gone out, and the layer swaps the connection for a small
+   * record that holds the 4-tuple for 2·MSL (tcp_time_wait → inet_twsk_alloc).
    */
   restartTimeWait(): void {
-    this.timeWaitUntil = this.host.clock.now() + 2 * this.host.opts.msl;
     this.lingerTimer.arm(0);
   }
 
   private onLinger(): void {
-    if (this.state === 'TIME-WAIT') this.host.timeWaitDone(this, this.timeWaitUntil);
+    if (this.state === 'TIME-WAIT') this.host.timeWaitDone(this);
     // An orphaned FIN-WAIT-2 timed out (tcp_fin_timeout).
     else if (this.state === 'FIN-WAIT-2') this.destroy();
   }

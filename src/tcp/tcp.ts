@@ -15,7 +15,7 @@ import { formatIPv4, type IPv4Address } from '../wire/address.js';
 import { TcpConnection, type TcpHost, type TcpProbe } from './connection.js';
 import { formatSockets } from './info.js';
 import { timeWaitAcceptsSyn } from './input.js';
-import { TimeWaitSock, type TimeWaitHost } from './timewait.js';
+import { TimeWaitList, TimeWaitSock, type TimeWaitHost } from './timewait.js';
 import { establishFromCookie, sendCookieSynAck, startActiveOpen, startPassiveOpen } from './handshake.js';
 import { COOKIE_PERIOD_MS, TcpSecrets } from './isn.js';
 import { FLAG_ACK, FLAG_RST, FLAG_SYN, finishSegment, SegmentView } from './segment.js';
@@ -136,7 +136,7 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
   private readonly pmtu = new Map<IPv4Address, { mtu: number; expires: number }>();
   private portCounter = 0;
   /** TIME-WAIT records (tcp_max_tw_buckets bounds them). */
-  private readonly timeWaits = new Set<TimeWaitSock>();
+  private readonly timeWaits: TimeWaitList;
   private challengeWindowStart = Number.NEGATIVE_INFINITY;
   private challengeCount = 0;
 
@@ -147,6 +147,7 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
   ) {
     this.opts = resolveTcpOptions(options);
     this.secrets = new TcpSecrets(this.opts.seed);
+    this.timeWaits = new TimeWaitList(this);
   }
 
   // ---- TcpHost -------------------------------------------------------------
@@ -197,27 +198,24 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
     (l as TcpListener).onConnection(c);
   }
 
-  timeWaitDone(c: TcpConnection, until: number): void {
+  timeWaitDone(c: TcpConnection): void {
     // tcp_time_wait: with tcp_max_tw_buckets records held there is no bucket,
     // and the socket is simply done (TCPTimeWaitOverflow).
-    let tw: TimeWaitSock | undefined;
-    if (this.timeWaits.size < this.opts.maxTimeWait) {
-      const now = this.clock.now();
-      const window = Math.min(65535, Math.floor(c.rcv.selectWindow() / 2 ** c.rcvWscale));
-      tw = new TimeWaitSock(this, c.localAddress, c.localPort, c.remoteAddress, c.remotePort, c.snd.sndMax, c.rcv.rcvNxt, window,
-        c.tsOk, c.tsRecent, (c.tsNow() - Math.floor(now)) >>> 0, until);
-    } else {
+    if (this.timeWaits.size >= this.opts.maxTimeWait) {
       this.stats.timeWaitOverflow++;
+      c.destroy();
+      return;
     }
+    const window = Math.min(65535, Math.floor(c.rcv.selectWindow() / 2 ** c.rcvWscale));
+    const tsOffset = (c.tsNow() - Math.floor(this.clock.now())) >>> 0;
+    const { localAddress, localPort, remoteAddress, remotePort } = c;
+    const sndNxt = c.snd.sndMax;
+    const rcvNxt = c.rcv.rcvNxt;
     c.destroy();
-    if (tw !== undefined) {
-      this.timeWaits.add(tw);
-      this.register(tw);
-    }
+    this.register(this.timeWaits.add(localAddress, localPort, remoteAddress, remotePort, sndNxt, rcvNxt, window, c.tsOk, c.tsRecent, tsOffset));
   }
 
   timeWaitOver(tw: TimeWaitSock): void {
-    if (!this.timeWaits.delete(tw)) return;
     this.unregister(tw);
   }
 
