@@ -18,10 +18,13 @@
  *       MB/s, against two Node `net` sockets over 127.0.0.1 (target ≥ 0.5×):
  *       on the virtual clock (the stack's own cost: the target row) and on
  *       the real clock (where each pipe hop is a ≥ 1 ms Node timer);
- *   (d) scale: 1,000 and 10,000 concurrent connections in memory (TcpLayer
- *       connections, both ends in this process): connections opened per
- *       second and heap bytes per idle connection endpoint after a full GC,
- *       the 10,000 row against the 1,000 row.
+ *   (d) scale: 1,000, 10,000 and 100,000 concurrent connections in memory
+ *       (TcpLayer connections, both ends in this process): connections
+ *       opened per second against Node `net` opening 8,000 over 127.0.0.1,
+ *       and heap bytes per idle connection endpoint after a full GC against
+ *       the 1,000 row; then a churn of 100,000 one-shot connections (open,
+ *       request, answer, close), its rate and the heap with their TIME-WAIT
+ *       records held against the idle heap before.
  *
  *   npm run bench -- tcp [--seconds N] [--only a,b,c,d]
  *
@@ -476,6 +479,9 @@ function gcFunction(): () => void {
   };
 }
 
+/** Listening ports a run of n connections needs: one client address has ~28,000 ephemeral ports per server port. */
+const portsFor = (n: number): number => Math.ceil(n / 25_000);
+
 async function scaleOnce(n: number, gc: () => void): Promise<{ opensPerSec: number; heapPerEndpoint: number }> {
   const [pa, pb] = createPipe(clock);
   const a = createStack({ clock, name: `scale-a-${n}` });
@@ -509,16 +515,18 @@ async function scaleOnce(n: number, gc: () => void): Promise<{ opensPerSec: numb
           resolve();
         }
       };
-      b.tcpLayer.listen({ port: 80, backlog: n }, (c) => {
-        c.handler = idle;
-        kept.push(c);
-        accepted++;
-        check();
-      });
+      for (let p = 0; p < portsFor(n); p++) {
+        b.tcpLayer.listen({ port: 80 + p, backlog: n }, (c) => {
+          c.handler = idle;
+          kept.push(c);
+          accepted++;
+          check();
+        });
+      }
       for (let i = 0; i < n; i++) {
         kept.push(
           a.tcpLayer.connect(
-            { remoteAddress: parseIPv4('10.245.0.2'), remotePort: 80 },
+            { remoteAddress: parseIPv4('10.245.0.2'), remotePort: 80 + (i % portsFor(n)) },
             {
               ...idle,
               established: () => {
@@ -548,19 +556,138 @@ async function scaleOnce(n: number, gc: () => void): Promise<{ opensPerSec: numb
   }
 }
 
+/**
+ * Node `net` over 127.0.0.1: n connections opened at once (the reference for
+ * opens/s). Bounded by the file-descriptor limit (two per connection).
+ */
+async function nodeNetOpens(n: number): Promise<number> {
+  const server = net.createServer((s) => void s.on('error', () => undefined));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', 511, r));
+  const { port } = server.address() as net.AddressInfo;
+  const socks: net.Socket[] = [];
+  const t0 = performance.now();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let connected = 0;
+      const timer = setTimeout(() => reject(new Error(`node net: ${connected}/${n} connected after 120 s`)), 120_000);
+      for (let i = 0; i < n; i++) {
+        const s = net.connect({ host: '127.0.0.1', port }, () => {
+          if (++connected === n) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        s.on('error', (e) => {
+          clearTimeout(timer);
+          reject(e);
+        });
+        socks.push(s);
+      }
+    });
+    return n / ((performance.now() - t0) / 1000);
+  } finally {
+    for (const s of socks) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
+/**
+ * n one-shot connections in memory (open, a 100-byte request, a 100-byte
+ * answer and FIN from the server, the client's FIN), 200 at a time: the
+ * server closes first, so TIME-WAIT records pile up on its side, as on a
+ * busy HTTP server. Returns the rate, the idle heap before, the heap with
+ * the TIME-WAIT records held, and the heap once they have expired.
+ */
+async function churn(n: number, gc: () => void): Promise<{ perSec: number; heapIdle: number; heapAfter: number; heapExpired: number; timeWait: number }> {
+  const vclock = new VirtualClock();
+  const [pa, pb] = createPipe(vclock, { offload: true });
+  const a = createStack({ clock: vclock, name: 'churn-a' });
+  const b = createStack({ clock: vclock, name: 'churn-b' });
+  a.addInterface(pa, { addresses: ['10.246.0.1/24'] });
+  b.addInterface(pb, { addresses: ['10.246.0.2/24'] });
+  const request = new Uint8Array(100).fill(0x71);
+  const answer = new Uint8Array(100).fill(0x61);
+  const ports = portsFor(n);
+  for (let p = 0; p < ports; p++) {
+    b.tcpLayer.listen({ port: 80 + p, backlog: 1024 }, (c) => {
+      c.handler = {
+        data: () => {
+          c.write(answer);
+          c.shutdown();
+        },
+        peerFin: () => undefined,
+        writable: () => undefined,
+        closed: () => undefined,
+      };
+    });
+  }
+  vclock.advance(1);
+  gc();
+  const heapIdle = process.memoryUsage().heapUsed;
+  let started = 0;
+  let done = 0;
+  const open = (): void => {
+    const i = started++;
+    const c = a.tcpLayer.connect(
+      { remoteAddress: parseIPv4('10.246.0.2'), remotePort: 80 + (i % ports) },
+      {
+        established: () => void c.write(request),
+        data: () => undefined,
+        peerFin: () => c.close(),
+        writable: () => undefined,
+        closed: () => {
+          done++;
+          if (started < n) open();
+        },
+      },
+    );
+  };
+  const t0 = performance.now();
+  for (let i = 0; i < Math.min(200, n); i++) open();
+  while (done < n) {
+    vclock.advance(1);
+    if (performance.now() - t0 > 300_000) throw new Error(`churn: ${done}/${n} after 300 s`);
+  }
+  const perSec = n / ((performance.now() - t0) / 1000);
+  gc();
+  const heapAfter = process.memoryUsage().heapUsed;
+  const tw = (s: typeof a): number => s.tcpLayer.tables().find((t) => t.table === 'tcp.timeWait')!.size;
+  const timeWait = tw(a) + tw(b);
+  vclock.advance(61_000); // 2·MSL: every record expires
+  gc();
+  const heapExpired = process.memoryUsage().heapUsed;
+  a.close();
+  b.close();
+  return { perSec, heapIdle, heapAfter, heapExpired, timeWait };
+}
+
 async function benchScale(rows: BenchRow[]): Promise<void> {
   const gc = gcFunction();
+  const nodeN = 8000; // two descriptors a connection under a 20,000 ulimit
+  const nodeRate = await nodeNetOpens(nodeN);
   const small = await scaleOnce(1000, gc);
   const large = await scaleOnce(10_000, gc);
-  const r1 = '(d) 1,000 connections: opened/s';
+  const huge = await scaleOnce(100_000, gc);
+  const one = await churn(100_000, gc);
+  const ref = `(d) Node net, ${nodeN.toLocaleString('en')} connections over 127.0.0.1: opened/s`;
   const r2 = '(d) 1,000 connections: heap B per idle endpoint';
-  rows.push({ path: r1, metric: 'conn/s', value: small.opensPerSec, reference: r1, ratio: 1 });
-  rows.push({ path: '(d) 10,000 connections: opened/s', metric: 'conn/s', value: large.opensPerSec, reference: r1, ratio: large.opensPerSec / small.opensPerSec });
+  rows.push({ path: ref, metric: 'conn/s', value: nodeRate, reference: ref, ratio: 1 });
+  rows.push({ path: '(d) 1,000 connections: opened/s', metric: 'conn/s', value: small.opensPerSec, reference: ref, ratio: small.opensPerSec / nodeRate });
+  rows.push({ path: '(d) 10,000 connections: opened/s', metric: 'conn/s', value: large.opensPerSec, reference: ref, ratio: large.opensPerSec / nodeRate });
+  rows.push({ path: '(d) 100,000 connections: opened/s (target ≥ 1.0)', metric: 'conn/s', value: huge.opensPerSec, reference: ref, ratio: huge.opensPerSec / nodeRate });
   rows.push({ path: r2, metric: 'bytes', value: small.heapPerEndpoint, reference: r2, ratio: 1 });
   rows.push({ path: '(d) 10,000 connections: heap B per idle endpoint', metric: 'bytes', value: large.heapPerEndpoint, reference: r2, ratio: large.heapPerEndpoint / small.heapPerEndpoint });
+  rows.push({ path: '(d) 100,000 connections: heap B per idle endpoint (target ≤ 4096, flat)', metric: 'bytes', value: huge.heapPerEndpoint, reference: r2, ratio: huge.heapPerEndpoint / small.heapPerEndpoint });
+  const idleRef = '(d) churn: heap before, idle';
+  rows.push({ path: idleRef, metric: 'MB', value: one.heapIdle / 1e6, reference: idleRef, ratio: 1 });
+  rows.push({ path: `(d) churn: heap after 100,000 one-shot connections, ${one.timeWait.toLocaleString('en')} in TIME-WAIT (target ≤ 2×)`, metric: 'MB', value: one.heapAfter / 1e6, reference: idleRef, ratio: one.heapAfter / one.heapIdle });
+  rows.push({ path: '(d) churn: heap once every TIME-WAIT record expired (no leak: ≈ 1×)', metric: 'MB', value: one.heapExpired / 1e6, reference: idleRef, ratio: one.heapExpired / one.heapIdle });
+  rows.push({ path: '(d) churn: one-shot connections/s (open, request, answer, close)', metric: 'conn/s', value: one.perSec, reference: ref, ratio: one.perSec / nodeRate });
   process.stdout.write(
-    `(d) 1k: ${small.opensPerSec.toFixed(0)} conn/s, ${small.heapPerEndpoint.toFixed(0)} B/endpoint; ` +
-      `10k: ${large.opensPerSec.toFixed(0)} conn/s, ${large.heapPerEndpoint.toFixed(0)} B/endpoint\n`,
+    `(d) Node net ${nodeRate.toFixed(0)} conn/s; wirelab 1k: ${small.opensPerSec.toFixed(0)} conn/s, ${small.heapPerEndpoint.toFixed(0)} B/endpoint; ` +
+      `10k: ${large.opensPerSec.toFixed(0)} conn/s, ${large.heapPerEndpoint.toFixed(0)} B/endpoint; ` +
+      `100k: ${huge.opensPerSec.toFixed(0)} conn/s, ${huge.heapPerEndpoint.toFixed(0)} B/endpoint; ` +
+      `churn 100k: ${one.perSec.toFixed(0)}/s, heap ${(one.heapIdle / 1e6).toFixed(1)} → ${(one.heapAfter / 1e6).toFixed(1)} MB with ${one.timeWait} in TIME-WAIT → ${(one.heapExpired / 1e6).toFixed(1)} MB after\n`,
   );
 }
 

@@ -117,8 +117,17 @@ const UNREACH_ERRNO: readonly string[] = [
 const MIN_PMTU = 552;
 const PMTU_EXPIRES_MS = 600_000;
 
-function remoteKey(addr: IPv4Address, port: number): number {
-  return addr * 65536 + port;
+/**
+ * The table key of a connection: its remote address, remote port and local
+ * port mixed into 30 bits (murmur3's finalizer), so 100,000 connections to
+ * one server port spread over as many buckets instead of sharing one. The
+ * local address is matched in the bucket, not hashed (a host has few).
+ */
+function tupleKey(remote: IPv4Address, rport: number, lport: number): number {
+  let h = Math.imul(remote ^ 0x5bd1e995, 0xcc9e2d51);
+  h = Math.imul(h ^ (h >>> 15) ^ ((rport << 16) | lport), 0x1b873593);
+  h = Math.imul(h ^ (h >>> 13), 0x85ebca6b);
+  return (h ^ (h >>> 16)) & 0x3fffffff;
 }
 
 export class TcpLayer implements TcpHost, TimeWaitHost {
@@ -128,7 +137,7 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
   /** Called with every segment in and out of a connection (for tests and tools). */
   probe: TcpProbe | null = null;
   readonly scratch = new Uint8Array(60 + 65535);
-  /** Connections and TIME-WAIT records by remote endpoint (address·65536 + port), then matched on the local endpoint. */
+  /** Connections and TIME-WAIT records by a hash of their 4-tuple (`tupleKey`), matched in full in the bucket. */
   private readonly table = new Map<number, Array<TcpConnection | TimeWaitSock>>();
   private readonly all = new Set<TcpConnection>();
   private readonly listeners = new Map<number, TcpListener[]>();
@@ -230,7 +239,7 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
   }
 
   private unregister(c: TcpConnection | TimeWaitSock): void {
-    const key = remoteKey(c.remoteAddress, c.remotePort);
+    const key = tupleKey(c.remoteAddress, c.remotePort, c.localPort);
     const list = this.table.get(key);
     if (list === undefined) return;
     const i = list.indexOf(c);
@@ -318,7 +327,7 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
   }
 
   private register(c: TcpConnection | TimeWaitSock): void {
-    const key = remoteKey(c.remoteAddress, c.remotePort);
+    const key = tupleKey(c.remoteAddress, c.remotePort, c.localPort);
     const list = this.table.get(key);
     if (list === undefined) this.table.set(key, [c]);
     else list.push(c);
@@ -326,11 +335,11 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
   }
 
   private lookup(local: IPv4Address, lport: number, remote: IPv4Address, rport: number): TcpConnection | TimeWaitSock | undefined {
-    const list = this.table.get(remoteKey(remote, rport));
+    const list = this.table.get(tupleKey(remote, rport, lport));
     if (list === undefined) return undefined;
     for (let i = 0; i < list.length; i++) {
       const c = list[i]!;
-      if (c.localPort === lport && c.localAddress === local) return c;
+      if (c.localPort === lport && c.localAddress === local && c.remoteAddress === remote && c.remotePort === rport) return c;
     }
     return undefined;
   }
