@@ -69,8 +69,11 @@ export function registerInspectCommands(program: Command): void {
     .command('stats')
     .argument('[lab]', 'the lab; default: the only one running')
     .option('--json', 'print JSON')
-    .description("every switch port's counters (packets, bytes, drops by reason, impairment), and every wirelab stack's")
-    .addHelpText('after', '\nExamples:\n  sudo wirelab stats\n  sudo wirelab stats --json | jq \'.ports[] | select(.link == "web:eth0")\'')
+    .description("every switch port's counters (packets, bytes, drops by reason, impairment), every wirelab stack's, and every bounded table's size against its limit")
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sudo wirelab stats\n  sudo wirelab stats --json | jq \'.ports[] | select(.link == "web:eth0")\'\n  sudo wirelab stats --json | jq \'.tables[] | select(.size > .limit / 2)\'',
+    )
     .action(async (name: string | undefined, opts: { json?: boolean }) => {
       await printTable(await pickLab(name), { v, op: 'stats' }, opts.json);
     });
