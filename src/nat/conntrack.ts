@@ -156,7 +156,7 @@ export class Conntrack {
     if (e.has(CT_STATUS.SEEN_REPLY)) {
       if (this.clock.now() > e.createdAt + UDP_STREAM_AFTER_MS) {
         this.table.refresh(e, this.timeouts.udpStream);
-        e.status |= CT_STATUS.ASSURED;
+        this.table.assure(e);
       } else {
         this.table.refresh(e, this.timeouts.udp);
       }
@@ -197,7 +197,7 @@ export class Conntrack {
       // A retransmitted SYN does not renew the timeout.
       if (index === TCP_INDEX.SYN && old === TCP_CT.SYN_SENT) return VERDICT.ACCEPT;
     } else if (!e.has(CT_STATUS.ASSURED) && (old === TCP_CT.SYN_RECV || old === TCP_CT.ESTABLISHED) && next === TCP_CT.ESTABLISHED) {
-      e.status |= CT_STATUS.ASSURED;
+      this.table.assure(e);
     }
     this.table.refresh(e, timeout);
     return VERDICT.ACCEPT;

@@ -3,6 +3,15 @@
  * with nf_conntrack_max semantics (early drop of an unassured entry, else a
  * counted refusal), and expiry on the stack's clock.
  *
+ * Early drop: Linux's early_drop looks in up to eight hash buckets from the
+ * new tuple's and drops the unassured entries it finds there, so a table
+ * full of unassured entries (a flood of flows nobody answers) always makes
+ * room, however many assured connections it also holds. wirelab keeps the
+ * unassured entries in a second list, oldest first, and drops the oldest
+ * one: the same outcome, deterministic and O(1). (Looking only at the eight
+ * oldest entries, as this table once did, refused every new flow as soon as
+ * the eight oldest were established connections.)
+ *
  * Keys: a 30-bit hash of (protocol, src, dst, sport, dport) mixed with a
  * per-table seed picks a bucket in a Map (a small integer key, no strings
  * and no BigInts); collisions chain through `TupleNode.next`. A lookup
@@ -43,13 +52,15 @@ export function tupleHash(seed: number, protocol: number, src: number, dst: numb
   return (h ^ (h >>> 15)) & 0x3fffffff;
 }
 
-/** How many of the oldest entries early drop looks at (Linux: NF_CT_EVICTION_RANGE, 8). */
+/** How many of the oldest entries early drop looks at for one already expired (Linux: NF_CT_EVICTION_RANGE, 8). */
 const EVICTION_RANGE = 8;
 
 export class ConntrackTable {
   readonly stats: ConntrackTableStats = { entries: 0, inserted: 0, found: 0, refusedTableFull: 0, earlyDrop: 0, expired: 0, deleted: 0 };
   /** Every live entry, oldest first. */
   readonly entries = new Set<ConnEntry>();
+  /** The live entries not (yet) ASSURED, oldest first: early drop's candidates. */
+  private readonly unassured = new Set<ConnEntry>();
   private readonly buckets = new Map<number, TupleNode>();
   private nextId = 1;
   /** Called as an entry leaves the table (to release its NAT port). */
@@ -103,6 +114,7 @@ export class ConntrackTable {
     this.link(e.reply);
     e.status |= CT_STATUS.CONFIRMED;
     this.entries.add(e);
+    if (!e.has(CT_STATUS.ASSURED)) this.unassured.add(e);
     this.stats.inserted++;
     this.stats.entries = this.entries.size;
     e.expiresAt = this.clock.now() + timeoutMs;
@@ -124,8 +136,15 @@ export class ConntrackTable {
     if (e.timer !== null && at < e.timer.deadline) e.timer.armAt(at);
   }
 
+  /** Marks `e` ASSURED: early drop no longer takes it. */
+  assure(e: ConnEntry): void {
+    e.status |= CT_STATUS.ASSURED;
+    this.unassured.delete(e);
+  }
+
   remove(e: ConnEntry): void {
     if (!this.entries.delete(e)) return;
+    this.unassured.delete(e);
     e.status |= CT_STATUS.DYING;
     this.unlink(e.orig);
     this.unlink(e.reply);
@@ -160,7 +179,7 @@ export class ConntrackTable {
     else this.expire(e);
   }
 
-  /** Linux's early_drop: make room by dropping an unassured entry among the oldest few. */
+  /** Linux's early_drop: make room by reaping an expired entry among the oldest few, else dropping the oldest unassured one. */
   private earlyDrop(): boolean {
     let looked = 0;
     for (const e of this.entries) {
@@ -168,12 +187,12 @@ export class ConntrackTable {
         this.expire(e);
         return true;
       }
-      if (!e.has(CT_STATUS.ASSURED)) {
-        this.stats.earlyDrop++;
-        this.remove(e);
-        return true;
-      }
       if (++looked >= EVICTION_RANGE) break;
+    }
+    for (const e of this.unassured) {
+      this.stats.earlyDrop++;
+      this.remove(e);
+      return true;
     }
     return false;
   }

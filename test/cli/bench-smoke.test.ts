@@ -8,7 +8,7 @@
  *
  * The list is bench/*.ts itself (minus run.ts and results.ts), so a new
  * benchmark is run here the day it lands — and fails here until it has an
- * entry in SMALLEST_FLAGS. 'hol' and 'micro' have smoke tests of their own.
+ * entry in SMALLEST_FLAGS. 'hol', 'micro' and 'soak' have smoke tests of their own.
  *
  * The benchmarks create namespaces, TAPs and veths: root and their tools are
  * needed. Without them this file skips, except under CI=true, where it fails.
@@ -26,7 +26,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const benchDir = join(root, 'bench');
 
 /** Benchmarks with smoke tests of their own. */
-const OWN_SMOKE_TESTS = ['hol', 'micro'];
+const OWN_SMOKE_TESTS = ['hol', 'micro', 'soak'];
 
 /** Each benchmark's tiniest run. */
 const SMALLEST_FLAGS: Record<string, string[]> = {

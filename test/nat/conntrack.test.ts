@@ -245,6 +245,39 @@ describe('table limit (nf_conntrack_max)', () => {
     expect(g.nat.stats.refused.tableFull).toBe(2);
     expect(lines).toEqual(['wirelab nat r: conntrack table full (2 entries), dropping the first packet of tcp 172.30.0.2 -> 10.201.0.2']);
   });
+
+  it('early drop finds an unassured entry behind long-lived assured ones (a flood cannot lock new flows out)', () => {
+    // Found by bench/soak: with the eight oldest entries assured (established connections, the
+    // oldest entries of any busy NAT), a table full of unassured flood entries refused every new
+    // flow. Linux's early_drop looks in hash buckets, not at the oldest entries, and drops the
+    // unassured ones it finds there; wirelab drops the oldest unassured entry.
+    const lines: string[] = [];
+    const h = hookRouter({ nat: { conntrack: { maxEntries: 12 }, log: (l) => lines.push(l) } });
+    h.nat.masquerade('eth1');
+    for (let i = 0; i < 10; i++) {
+      const sport = 2000 + i;
+      h.out(tcp(A, sport, S, 80, { flags: SYN, seq: 1 }));
+      const port = h.nat.conntrack.toJSON().find((e) => e.original.sport === sport)!.reply.dport!;
+      h.back(tcp(S, 80, R, port, { flags: SYN | ACK, seq: 9, ack: 2 }));
+      h.out(tcp(A, sport, S, 80, { flags: ACK, seq: 2, ack: 10 }));
+    }
+    expect(h.nat.conntrack.toJSON().filter((e) => e.status.includes('ASSURED'))).toHaveLength(10);
+    // Two unassured flows fill the table; each new one replaces the oldest unassured.
+    h.out(udp(A, 1, S, 53));
+    h.out(udp(A, 2, S, 53));
+    for (let p = 3; p < 20; p++) expect(h.out(udp(A, p, S, 53))).toBe(true);
+    expect(h.nat.stats.conntrack.refusedTableFull).toBe(0);
+    expect(h.nat.stats.conntrack.earlyDrop).toBe(17);
+    const left = h.nat.conntrack.toJSON();
+    expect(left).toHaveLength(12);
+    expect(left.filter((e) => e.protocol === 'udp').map((e) => e.original.sport).sort((a, b) => a! - b!)).toEqual([18, 19]);
+    // Once only assured entries are left, a new flow is refused (nothing may be dropped for it).
+    const g = hookRouter({ nat: { conntrack: { maxEntries: 1 }, log: (l) => lines.push(l) } });
+    g.nat.masquerade('eth1');
+    handshake(g);
+    expect(g.out(udp(A, 1, S, 53))).toBe(false);
+    expect(g.nat.stats.conntrack.refusedTableFull).toBe(1);
+  });
 });
 
 describe('invalid packets are counted, never thrown', () => {
