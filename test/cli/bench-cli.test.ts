@@ -90,7 +90,7 @@ describe.each(Object.entries(ENTRY_POINTS))('%s', (_label, argv) => {
     expect(part.stderr).toContain('bench/tcp: --only: "x" is not one of a,b,c,d');
     const positional = await spawnRun(argv(['http', 'fast']), env());
     expect(positional.code).toBe(2);
-    expect(positional.stderr).toContain('bench/http: unexpected argument "fast"; valid options: --seconds N, --connections N, --save, --help');
+    expect(positional.stderr).toContain('bench/http: unexpected argument "fast"; valid options: --seconds N, --connections N, --close-connections N, --save, --help');
     assertNothingCreated(before);
   });
 
