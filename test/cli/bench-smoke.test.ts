@@ -30,7 +30,7 @@ const OWN_SMOKE_TESTS = ['hol', 'micro'];
 
 /** Each benchmark's tiniest run. */
 const SMALLEST_FLAGS: Record<string, string[]> = {
-  bridge: ['--seconds', '1', '--only', 'tcp'], // the 64-byte part needs trafgen (netsniff-ng)
+  bridge: ['--seconds', '1', '--only', 'tcp,rr'], // the 64-byte part needs trafgen (netsniff-ng)
   http: ['--seconds', '1', '--connections', '4', '--close-connections', '4'],
   labscale: ['--sizes', '2'],
   portmap: ['--seconds', '1', '--requests', '100', '--rounds', '1'],
@@ -47,6 +47,7 @@ const SMALLEST_FLAGS: Record<string, string[]> = {
  * per kind of row, every one of which must match at least one row's path.
  */
 const EXPECTED_ROWS: Record<string, RegExp[]> = {
+  bridge: [/CPU s\/GB/, /request\/response, p50 round trip$/, /request\/response, p99 round trip$/],
   http: [/keep-alive.*, req\/s$/, /one request per connection.*, req\/s$/, /, p50 latency$/, /, p99 latency$/],
 };
 
