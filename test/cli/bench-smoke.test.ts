@@ -48,11 +48,12 @@ const SMALLEST_FLAGS: Record<string, string[]> = {
  */
 const EXPECTED_ROWS: Record<string, RegExp[]> = {
   bridge: [/CPU s\/GB/, /request\/response, p50 round trip$/, /request\/response, p99 round trip$/],
+  tcp: [/^\(a\) wirelab → kernel .*CPU s\/GB/, /^\(a\) kernel → wirelab .*CPU s\/GB/, /^\(e\) .*request\/response, p50 round trip$/, /^\(e\) .*wirelab.*, p99 round trip$/],
   http: [/keep-alive.*, req\/s$/, /one request per connection.*, req\/s$/, /, p50 latency$/, /, p99 latency$/],
 };
 
 /** How long each may take before it counts as hung (ms); its run is killed a little before. */
-const TIMEOUT_MS: Record<string, number> = { throughput: 240_000, tcp: 120_000, bridge: 120_000, 'tap-forward': 120_000 };
+const TIMEOUT_MS: Record<string, number> = { throughput: 240_000, tcp: 180_000, bridge: 120_000, 'tap-forward': 120_000 };
 
 const benches = readdirSync(benchDir)
   .filter((f) => f.endsWith('.ts') && !['run.ts', 'results.ts'].includes(f))
