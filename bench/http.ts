@@ -42,7 +42,7 @@ export const TOOLS = ['ip', 'ping', 'wrk', 'node'];
 
 /** One wrk run, bounded in time (-d) and by a kill after `seconds + 30`; `close` sends `Connection: close` (one request per connection). */
 async function wrk(c: Container, url: string, seconds: number, connections: number, close = false): Promise<WrkRun> {
-  const argv = ['wrk', '-t2', `-c${connections}`, `-d${seconds}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), url];
+  const argv = ['wrk', `-t${Math.min(2, connections)}`, `-c${connections}`, `-d${seconds}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), url];
   const r = await c.exec(argv, { timeoutMs: (seconds + 30) * 1000 });
   try {
     return parseWrk(r.stdout);
