@@ -9,13 +9,22 @@
  *   2. 64-byte UDP frames/s: trafgen (netsniff-ng) in A sends minimum-size
  *      frames to B for N seconds; what B's eth0 received (`ip -s -j link`)
  *      divided by the sending time.
+ *   3. the CPU those TCP transfers cost, in CPU seconds per GB received (A→B
+ *      and B→A together): this process, every process it started (the
+ *      forwarder, iperf3 on both ends, live or reaped) and the ksoftirqd
+ *      threads, from /proc (bench/lib/cpu.ts says exactly what is counted);
+ *   4. request/response round trips (TCP_RR-style, bench/c/rr.c compiled at
+ *      run time: 64-byte request and answer over one connection for N
+ *      seconds, kernel TCP on both ends), p50 and p99 in µs, through each
+ *      path with vnet_hdr on (the kernel bridge with offloads on).
  * Rows: wirelab vs the C forwarder (target ≥ 0.7×) for TCP, wirelab vs the
- * kernel bridge (target ≥ 0.5×) for 64-byte frames/s.
+ * kernel bridge (target ≥ 0.5×) for 64-byte frames/s; CPU s/GB and round
+ * trips against the kernel bridge.
  *
- *   npm run bench -- bridge [--seconds N] [--only tcp,frames]
+ *   npm run bench -- bridge [--seconds N] [--only tcp,frames,rr]
  *
  * Safety: only addresses inside the namespaces created here (10.202.0.0/24);
- * every iperf3 run is bounded in time, every trafgen run in time (timeout)
+ * every iperf3 run is bounded in time, every rr client in time and count, every trafgen run in time (timeout)
  * and in count (--num); trafgen is told not to touch socket memory or IRQ
  * affinity (host-wide settings). Everything is removed at the end, even on
  * failure. Hand-written: the same harness shape as bench/tap-forward.ts.
@@ -31,7 +40,9 @@ import { encodeEthernet, ETHERTYPE } from '../src/wire/ethernet.js';
 import { encodeIPv4, IP_PROTOCOL } from '../src/wire/ipv4.js';
 import { encodeUdp } from '../src/wire/udp.js';
 import { printRows, writeResult, wroteLine, type BenchRow } from './results.js';
-import { iperf, kernelBridge, sh, throughTaps, type Pair, type PairAddresses, type Path } from './lib/paths.js';
+import { iperfRun, kernelBridge, sh, throughTaps, type Pair, type PairAddresses, type Path } from './lib/paths.js';
+import { CPU_COUNTED, withCpu } from './lib/cpu.js';
+import { compileRr, rrBetween, rrLine, type RrResult } from './lib/rr.js';
 import { parseBenchArgs, requireTools } from './lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -116,18 +127,24 @@ export function wirelabBridgePath(vnet: boolean, addresses: PairAddresses): Path
 
 export const FLAGS = {
   seconds: { type: 'number', default: 5, min: 1, max: 60, help: 'length of each iperf3 and trafgen run' },
-  only: { type: 'list', meta: 'tcp,frames', choices: ['tcp', 'frames'], help: 'run only these parts: iperf3 TCP, 64-byte frames/s (trafgen) (default both)' },
+  only: {
+    type: 'list',
+    meta: 'tcp,frames,rr',
+    choices: ['tcp', 'frames', 'rr'],
+    help: 'run only these parts: iperf3 TCP (and its CPU s/GB), 64-byte frames/s (trafgen), request/response round trips (default all)',
+  },
 } as const;
 export const TOOLS = ['ip', 'ping', 'iperf3', 'trafgen', 'timeout', 'cc', 'ethtool'];
 
 export async function main(args: string[]): Promise<void> {
   const opts = parseBenchArgs('bridge', args, FLAGS);
   const seconds = opts.flags.seconds;
-  const only = new Set(opts.flags.only ?? ['tcp', 'frames']);
+  const only = new Set(opts.flags.only ?? ['tcp', 'frames', 'rr']);
   requireTools('bridge', only.has('frames') ? TOOLS : TOOLS.filter((t) => t !== 'trafgen' && t !== 'timeout'));
 
   const dir = mkdtempSync(join(tmpdir(), 'wl-bench-'));
   const tapfwd = compileTapfwd(dir);
+  const rr = compileRr(dir);
   const cfg = join(dir, 'udp64.trafgen');
   writeFileSync(cfg, `{ ${[...minimumUdpFrame()].map((x) => `0x${x.toString(16).padStart(2, '0')}`).join(', ')} }\n`);
 
@@ -138,7 +155,12 @@ export async function main(args: string[]): Promise<void> {
   const add = (path: string, metric: string, value: number, reference: string, refValue: number) =>
     rows.push({ path, metric, value, reference, ratio: refValue > 0 ? value / refValue : 0 });
   const say = (line: string) => process.stdout.write(`${line}\n`);
-  const bothWays = (p: Pair) => iperf(p, seconds, false).then(async (ab) => [ab, await iperf(p, seconds, true)] as const);
+  // Both directions, with the CPU counted over the two transfers and the bytes B and A received.
+  const bothWays = async (p: Pair) => {
+    const { result, cpuSeconds } = await withCpu(async () => [await iperfRun(p, seconds, false), await iperfRun(p, seconds, true)] as const);
+    const gb = (result[0].bytes + result[1].bytes) / 1e9;
+    return Object.assign([result[0].gbps, result[1].gbps] as const, { cpuPerGb: gb > 0 ? cpuSeconds / gb : NaN });
+  };
 
   try {
     for (const vnet of only.has('tcp') ? [false, true] : []) {
@@ -156,6 +178,33 @@ export async function main(args: string[]): Promise<void> {
         add(`${kName} TCP ${dirName}`, 'Gbit/s', k[i], `${kName} TCP ${dirName}`, k[i]);
         add(`${cName} TCP ${dirName}`, 'Gbit/s', c[i], `${kName} TCP ${dirName}`, k[i]);
         add(`${wName} TCP ${dirName}`, 'Gbit/s', w[i], `${cName} TCP ${dirName}`, c[i]);
+      }
+      const cpuRef = `${kName} TCP, ${CPU_COUNTED}`;
+      say(`CPU s/GB: kernel bridge ${k.cpuPerGb.toFixed(2)}, C forwarder ${c.cpuPerGb.toFixed(2)}, wirelab bridge ${w.cpuPerGb.toFixed(2)}`);
+      add(cpuRef, 'CPU s/GB', k.cpuPerGb, cpuRef, k.cpuPerGb);
+      add(`${cName} TCP, ${CPU_COUNTED}`, 'CPU s/GB', c.cpuPerGb, cpuRef, k.cpuPerGb);
+      add(`${wName} TCP, ${CPU_COUNTED}`, 'CPU s/GB', w.cpuPerGb, cpuRef, k.cpuPerGb);
+    }
+
+    if (only.has('rr')) {
+      const roundTrips = (p: Pair) => rrBetween(rr, p, seconds);
+      const paths: Array<[string, Path]> = [
+        ['kernel bridge (offloads on)', kernelBridge(true, ADDRESSES)],
+        ['C forwarder (vnet_hdr on)', cForwarder(true)],
+        ['wirelab bridge (vnet_hdr on)', wirelab(true)],
+      ];
+      const results: Array<[string, RrResult]> = [];
+      for (const [name, path] of paths) {
+        const r = await path(roundTrips);
+        say(`${name} round trips: ${rrLine(r)}`);
+        results.push([name, r]);
+      }
+      const ref = results[0]![1];
+      for (const [name, r] of results) {
+        for (const [p, v, refV] of [['p50', r.p50Us, ref.p50Us], ['p99', r.p99Us, ref.p99Us]] as const) {
+          const refName = `${results[0]![0]} TCP 64 B request/response, ${p} round trip`;
+          add(`${name} TCP 64 B request/response, ${p} round trip`, 'µs', v, refName, refV);
+        }
       }
     }
 

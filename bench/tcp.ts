@@ -24,9 +24,20 @@
  *       and heap bytes per idle connection endpoint after a full GC against
  *       the 1,000 row; then a churn of 100,000 one-shot connections (open,
  *       request, answer, close), its rate and the heap with their TIME-WAIT
- *       records held against the idle heap before.
+ *       records held against the idle heap before;
+ *   (e) request/response round trips (TCP_RR-style, bench/c/rr.c compiled at
+ *       run time: a 64-byte request and answer over one connection for N
+ *       seconds), p50 and p99: rr's client in a container against a wirelab
+ *       TCP echo server over a TAP (vnet_hdr on), against rr's client and
+ *       server kernel ↔ kernel through a Linux bridge (offloads on, the
+ *       reference) and through the C TAP forwarder (vnet_hdr on).
  *
- *   npm run bench -- tcp [--seconds N] [--only a,b,c,d]
+ * Part (a) also gives each bulk path's CPU seconds per GB received: this
+ * process (the wirelab stack), every process it started (the python senders
+ * and receivers in the containers, live or reaped) and the ksoftirqd threads,
+ * from /proc over the transfer (bench/lib/cpu.ts says exactly what is counted).
+ *
+ *   npm run bench -- tcp [--seconds N] [--only a,b,c,d,e]
  *
  * Goodput is measured at the receiver (bytes delivered to the application
  * over the time from accept to end of stream). Every load is bounded in time;
@@ -52,6 +63,8 @@ import { RealClock, VirtualClock, type Clock } from '../src/time/index.js';
 import { parseIPv4 } from '../src/wire/address.js';
 import { printRows, writeResult, wroteLine, type BenchRow } from './results.js';
 import { parseBenchArgs, requireTools } from './lib/args.js';
+import { CPU_COUNTED, withCpu } from './lib/cpu.js';
+import { benchRoundTrips } from './lib/tcp-rr.js';
 
 const uid = () => randomBytes(3).toString('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -319,16 +332,20 @@ async function kernelPairGoodput(p: { a: Container; b: Container; bIp: string },
   return done();
 }
 
-/** wirelab → container and container → wirelab goodput on a site. */
-async function wirelabGoodput(s: WirelabSite, port: number, seconds: number): Promise<{ toKernel: Goodput; fromKernel: Goodput }> {
-  const done = await pySink(s.c, s.containerIp, port, (seconds + 60) * 1000);
-  const sock = s.stack.tcp.connect({ host: s.containerIp, port });
-  await streamFor(sock, seconds);
-  const toKernel = await done();
-  const sink = wlSink(s.stack, s.hostIp, port + 1, (seconds + 60) * 1000);
-  await pySource(s.c, s.hostIp, port + 1, seconds);
-  const fromKernel = await sink;
-  return { toKernel, fromKernel };
+/** wirelab → container and container → wirelab goodput on a site, and the CPU seconds each direction took (bench/lib/cpu.ts). */
+async function wirelabGoodput(s: WirelabSite, port: number, seconds: number): Promise<{ toKernel: Goodput; fromKernel: Goodput; cpuToKernel: number; cpuFromKernel: number }> {
+  const { result: toKernel, cpuSeconds: cpuToKernel } = await withCpu(async () => {
+    const done = await pySink(s.c, s.containerIp, port, (seconds + 60) * 1000);
+    const sock = s.stack.tcp.connect({ host: s.containerIp, port });
+    await streamFor(sock, seconds);
+    return done();
+  });
+  const { result: fromKernel, cpuSeconds: cpuFromKernel } = await withCpu(async () => {
+    const sink = wlSink(s.stack, s.hostIp, port + 1, (seconds + 60) * 1000);
+    await pySource(s.c, s.hostIp, port + 1, seconds);
+    return sink;
+  });
+  return { toKernel, fromKernel, cpuToKernel, cpuFromKernel };
 }
 
 // ---------------------------------------------------------------------------
@@ -352,13 +369,14 @@ export async function benchBulk(rows: BenchRow[], seconds: number): Promise<void
     const refName = `kernel↔kernel via Linux bridge (offloads ${vnet ? 'on' : 'off'})`;
     const br = await bridgedPair(240, vnet);
     let ref: Goodput;
+    let refCpu: number;
     try {
-      ref = await kernelPairGoodput(br, 5201, seconds);
+      ({ result: ref, cpuSeconds: refCpu } = await withCpu(() => kernelPairGoodput(br, 5201, seconds)));
     } finally {
       await br.close();
     }
     const s = await wirelabSite(241, { vnetHdr: vnet });
-    let w: { toKernel: Goodput; fromKernel: Goodput };
+    let w: Awaited<ReturnType<typeof wirelabGoodput>>;
     try {
       w = await wirelabGoodput(s, 5202, seconds);
     } finally {
@@ -370,6 +388,16 @@ export async function benchBulk(rows: BenchRow[], seconds: number): Promise<void
     rows.push({ path: `(a) wirelab → kernel over TAP (${mode})`, metric: 'Mbit/s', value: mbps(w.toKernel), reference: refName, ratio: mbps(w.toKernel) / r });
     rows.push({ path: `(a) kernel → wirelab over TAP (${mode})`, metric: 'Mbit/s', value: mbps(w.fromKernel), reference: refName, ratio: mbps(w.fromKernel) / r });
     process.stdout.write(`(a) ${mode}: bridge ${r.toFixed(0)}, wirelab→kernel ${mbps(w.toKernel).toFixed(0)}, kernel→wirelab ${mbps(w.fromKernel).toFixed(0)} Mbit/s\n`);
+    // CPU seconds per GB received, each bulk path (metric 'CPU s/GB': bench/throughput keeps only the Mbit/s rows).
+    const perGb = (cpu: number, g: Goodput) => (g.bytes > 0 ? cpu / (g.bytes / 1e9) : NaN);
+    const cpuRef = `${refName}, ${CPU_COUNTED}`;
+    const kCpu = perGb(refCpu, ref);
+    const toCpu = perGb(w.cpuToKernel, w.toKernel);
+    const fromCpu = perGb(w.cpuFromKernel, w.fromKernel);
+    rows.push({ path: cpuRef, metric: 'CPU s/GB', value: kCpu, reference: cpuRef, ratio: 1 });
+    rows.push({ path: `(a) wirelab → kernel over TAP (${mode}), ${CPU_COUNTED}`, metric: 'CPU s/GB', value: toCpu, reference: cpuRef, ratio: toCpu / kCpu });
+    rows.push({ path: `(a) kernel → wirelab over TAP (${mode}), ${CPU_COUNTED}`, metric: 'CPU s/GB', value: fromCpu, reference: cpuRef, ratio: fromCpu / kCpu });
+    process.stdout.write(`(a) ${mode}: CPU s/GB: bridge ${kCpu.toFixed(2)}, wirelab→kernel ${toCpu.toFixed(2)}, kernel→wirelab ${fromCpu.toFixed(2)}\n`);
   }
 }
 
@@ -695,18 +723,22 @@ async function benchScale(rows: BenchRow[]): Promise<void> {
 
 export const FLAGS = {
   seconds: { type: 'number', default: 10, min: 1, max: 60, help: 'length of each timed transfer' },
-  only: { type: 'list', meta: 'a,b,c,d', choices: ['a', 'b', 'c', 'd'], help: 'run only these parts (default all)' },
+  only: { type: 'list', meta: 'a,b,c,d,e', choices: ['a', 'b', 'c', 'd', 'e'], help: 'run only these parts (default all)' },
 } as const;
 
 /** What each part runs in its containers; (c) and (d) are in memory. */
 export function tools(only: ReadonlySet<string>): string[] {
-  return [...(only.has('a') ? ['ip', 'ping', 'ethtool', 'python3'] : []), ...(only.has('b') ? ['ip', 'ping', 'python3'] : [])];
+  return [
+    ...(only.has('a') ? ['ip', 'ping', 'ethtool', 'python3'] : []),
+    ...(only.has('b') ? ['ip', 'ping', 'python3'] : []),
+    ...(only.has('e') ? ['ip', 'ping', 'cc'] : []),
+  ];
 }
 
 export async function main(args: string[]): Promise<void> {
   const opts = parseBenchArgs('tcp', args, FLAGS);
   const seconds = opts.flags.seconds;
-  const only = new Set(opts.flags.only ?? ['a', 'b', 'c', 'd']);
+  const only = new Set(opts.flags.only ?? ['a', 'b', 'c', 'd', 'e']);
   requireTools('tcp', tools(only));
   const rows: BenchRow[] = [];
   try {
@@ -714,6 +746,7 @@ export async function main(args: string[]): Promise<void> {
     if (only.has('b')) await benchLossy(rows, seconds);
     if (only.has('c')) await benchMemory(rows, seconds);
     if (only.has('d')) await benchScale(rows);
+    if (only.has('e')) await benchRoundTrips(rows, seconds, (subnet, o) => wirelabSite(subnet, o));
   } finally {
     clock.close();
   }

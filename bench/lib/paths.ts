@@ -48,16 +48,21 @@ export interface Pair {
 export type Path = <T>(fn: (p: Pair) => Promise<T>) => Promise<T>;
 
 /** iperf3 from A to B (B to A with `reverse`): Gbit/s received. */
-export async function iperf({ a, b, addresses }: Pair, seconds: number, reverse: boolean): Promise<number> {
+export async function iperf(p: Pair, seconds: number, reverse: boolean): Promise<number> {
+  return (await iperfRun(p, seconds, reverse)).gbps;
+}
+
+/** iperf3 from A to B (B to A with `reverse`): Gbit/s and bytes received. */
+export async function iperfRun({ a, b, addresses }: Pair, seconds: number, reverse: boolean): Promise<{ gbps: number; bytes: number }> {
   const server = b.spawn(['iperf3', '-s', '-1', '--forceflush', '-B', addresses.bIp]);
   try {
     await server.waitFor(/Server listening/, 5000);
     const args = ['iperf3', '-c', addresses.bIp, '-t', String(seconds), '-J', '--connect-timeout', '3000'];
     if (reverse) args.push('-R');
     const r = await a.exec(args, { timeoutMs: (seconds + 15) * 1000 });
-    const json = JSON.parse(r.stdout) as { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
+    const json = JSON.parse(r.stdout) as { end?: { sum_received?: { bits_per_second?: number; bytes?: number } }; error?: string };
     if (json.error) throw new Error(`iperf3: ${json.error}`);
-    return (json.end?.sum_received?.bits_per_second ?? 0) / 1e9;
+    return { gbps: (json.end?.sum_received?.bits_per_second ?? 0) / 1e9, bytes: json.end?.sum_received?.bytes ?? 0 };
   } finally {
     await server.kill('SIGKILL');
   }

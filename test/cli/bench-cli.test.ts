@@ -73,7 +73,7 @@ describe.each(Object.entries(ENTRY_POINTS))('%s', (_label, argv) => {
     const r = await spawnRun(argv(['tcp', '--seconds', '3', '--bogus']), env());
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe('bench/tcp: unknown option --bogus; valid options: --seconds N, --only a,b,c,d, --save, --help\n');
+    expect(r.stderr).toBe('bench/tcp: unknown option --bogus; valid options: --seconds N, --only a,b,c,d,e, --save, --help\n');
     assertNothingCreated(before);
   });
 
@@ -87,10 +87,10 @@ describe.each(Object.entries(ENTRY_POINTS))('%s', (_label, argv) => {
     expect(missing.stderr).toContain('bench/bridge: --seconds needs a value (a number in 1..60)');
     const part = await spawnRun(argv(['tcp', '--only', 'a,x']), env());
     expect(part.code).toBe(2);
-    expect(part.stderr).toContain('bench/tcp: --only: "x" is not one of a,b,c,d');
+    expect(part.stderr).toContain('bench/tcp: --only: "x" is not one of a,b,c,d,e');
     const positional = await spawnRun(argv(['http', 'fast']), env());
     expect(positional.code).toBe(2);
-    expect(positional.stderr).toContain('bench/http: unexpected argument "fast"; valid options: --seconds N, --connections N, --save, --help');
+    expect(positional.stderr).toContain('bench/http: unexpected argument "fast"; valid options: --seconds N, --connections N, --close-connections N, --save, --help');
     assertNothingCreated(before);
   });
 

@@ -30,8 +30,8 @@ const OWN_SMOKE_TESTS = ['hol', 'micro', 'soak'];
 
 /** Each benchmark's tiniest run. */
 const SMALLEST_FLAGS: Record<string, string[]> = {
-  bridge: ['--seconds', '1', '--only', 'tcp'], // the 64-byte part needs trafgen (netsniff-ng)
-  http: ['--seconds', '1', '--connections', '4'],
+  bridge: ['--seconds', '1', '--only', 'tcp,rr'], // the 64-byte part needs trafgen (netsniff-ng)
+  http: ['--seconds', '1', '--connections', '4', '--close-connections', '4'],
   labscale: ['--sizes', '2'],
   portmap: ['--seconds', '1', '--requests', '100', '--rounds', '1'],
   'tap-forward': ['--seconds', '1'],
@@ -42,8 +42,18 @@ const SMALLEST_FLAGS: Record<string, string[]> = {
   wire: ['--seconds', '0.1'],
 };
 
+/**
+ * Rows a tiny run must produce, each measured (a finite number): one pattern
+ * per kind of row, every one of which must match at least one row's path.
+ */
+const EXPECTED_ROWS: Record<string, RegExp[]> = {
+  bridge: [/CPU s\/GB/, /request\/response, p50 round trip$/, /request\/response, p99 round trip$/],
+  tcp: [/^\(a\) wirelab → kernel .*CPU s\/GB/, /^\(a\) kernel → wirelab .*CPU s\/GB/, /^\(e\) .*request\/response, p50 round trip$/, /^\(e\) .*wirelab.*, p99 round trip$/],
+  http: [/keep-alive.*, req\/s$/, /one request per connection.*, req\/s$/, /, p50 latency$/, /, p99 latency$/],
+};
+
 /** How long each may take before it counts as hung (ms); its run is killed a little before. */
-const TIMEOUT_MS: Record<string, number> = { throughput: 240_000, tcp: 120_000, bridge: 120_000, 'tap-forward': 120_000 };
+const TIMEOUT_MS: Record<string, number> = { throughput: 240_000, tcp: 180_000, bridge: 120_000, 'tap-forward': 120_000 };
 
 const benches = readdirSync(benchDir)
   .filter((f) => f.endsWith('.ts') && !['run.ts', 'results.ts'].includes(f))
@@ -108,6 +118,16 @@ describe.skipIf(cap.skip)('bench smoke runs (root)', () => {
         expect(row.ratio === null || typeof row.ratio === 'number', JSON.stringify(row)).toBe(true);
       }
       expect(result.rows.some((row) => Number.isFinite(row.value) && row.value > 0), JSON.stringify(result.rows)).toBe(true);
+      for (const pattern of EXPECTED_ROWS[name] ?? []) {
+        const matching = result.rows.filter((row) => pattern.test(row.path));
+        expect(matching.length, `no row of bench/${name} matches ${pattern}: ${result.rows.map((row) => row.path).join('; ')}`).toBeGreaterThan(0);
+        for (const row of matching) expect(Number.isFinite(row.value), JSON.stringify(row)).toBe(true);
+      }
+      if (name === 'http') {
+        // Every wrk run gives req/s, p50 and p99, each a finite number.
+        for (const row of result.rows) expect(Number.isFinite(row.value) && row.value > 0, JSON.stringify(row)).toBe(true);
+        expect(result.rows.filter((row) => row.path.endsWith(', p99 latency'))).toHaveLength(5);
+      }
       if (name === 'throughput') {
         // Its rows are medians: each carries its spread and round count, and names a reference that is a row too.
         const paths = new Set(result.rows.map((row) => row.path));
