@@ -123,7 +123,7 @@ describe.each(Object.entries(ENTRY_POINTS))('%s', (_label, argv) => {
   it('names an unknown benchmark and lists the real ones, exit 2', async () => {
     const r = await spawnRun(argv(['nosuch']), env());
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('unknown benchmark "nosuch"; available: bridge, hol, http, labscale, micro, portmap, tap-forward, tcp, throughput, wire');
+    expect(r.stderr).toContain('unknown benchmark "nosuch"; available: bridge, hol, http, labscale, micro, portmap, soak, tap-forward, tcp, throughput, wire');
   });
 });
 
