@@ -39,7 +39,7 @@ export interface TcpIpSender {
     dst: IPv4Address,
     protocol: 6,
     payload: Uint8Array,
-    opts?: { src?: IPv4Address; ttl?: number; dontFragment?: boolean; gsoSize?: number },
+    opts?: { src?: IPv4Address; ttl?: number; dontFragment?: boolean; gsoSize?: number; tos?: number },
   ): 'sent' | 'queued' | Error;
   /**
    * True if segments to `dst` may be larger than the MTU and sent with
@@ -134,6 +134,7 @@ export class TcpLayer implements TcpHost {
   private readonly view = new SegmentView();
   private readonly pmtu = new Map<IPv4Address, { mtu: number; expires: number }>();
   private portCounter = 0;
+  private readonly sendOpts = { src: 0 as IPv4Address, dontFragment: true, gsoSize: 0, tos: 0 };
   private challengeWindowStart = Number.NEGATIVE_INFINITY;
   private challengeCount = 0;
 
@@ -148,12 +149,13 @@ export class TcpLayer implements TcpHost {
 
   // ---- TcpHost -------------------------------------------------------------
 
-  sendRaw(src: IPv4Address, dst: IPv4Address, segment: Uint8Array, gsoSize = 0): void {
-    if (gsoSize > 0) {
-      this.ip.sendIPv4(dst, 6, segment, { src, dontFragment: true, gsoSize });
-      return;
-    }
-    this.ip.sendIPv4(dst, 6, segment, { src, dontFragment: true });
+  sendRaw(src: IPv4Address, dst: IPv4Address, segment: Uint8Array, gsoSize = 0, tos = 0): void {
+    // One options object for every segment: IP reads it before sendIPv4 returns.
+    const o = this.sendOpts;
+    o.src = src;
+    o.gsoSize = gsoSize;
+    o.tos = tos;
+    this.ip.sendIPv4(dst, 6, segment, o);
   }
 
   gsoCapable(dst: IPv4Address): boolean {
@@ -320,8 +322,11 @@ export class TcpLayer implements TcpHost {
 
   // ---- input -------------------------------------------------------------------
 
-  /** A TCP segment (header + payload, borrowed) from `src` to our `dst`. */
-  input(src: IPv4Address, dst: IPv4Address, segment: Uint8Array, csumOk = false): void {
+  /**
+   * A TCP segment (header + payload, borrowed) from `src` to our `dst`;
+   * `tos` is the IP header's TOS byte (its ECN bits matter here, ecn.ts).
+   */
+  input(src: IPv4Address, dst: IPv4Address, segment: Uint8Array, csumOk = false, tos = 0): void {
     const stats = this.stats;
     stats.inSegs++;
     const v = this.view;
@@ -330,6 +335,7 @@ export class TcpLayer implements TcpHost {
       stats.drops[r]++;
       return;
     }
+    v.ipEcn = tos & 3;
     let isnHint: number | undefined;
     const c = this.lookup(dst, v.dstPort, src, v.srcPort);
     if (c !== undefined) {

@@ -1,0 +1,118 @@
+/**
+ * Undo of congestion-window reductions that proved spurious (RFC 3708's
+ * D-SACK detection, RFC 3522's Eifel detection, RFC 8985 §7.3's hint), as
+ * Linux keeps it in tcp_sock: before a fast recovery or a timeout reduces the
+ * window, the window and threshold are remembered (prior_cwnd,
+ * prior_ssthresh) with SND.UNA as the episode's start (undo_marker); every
+ * retransmission of the episode is counted (undo_retrans) and the first one's
+ * TSval kept (retrans_stamp).
+ *
+ * The reduction is undone (tcp_undo_cwnd_reduction: cwnd and ssthresh back to
+ * at least their prior values) when
+ *   - each retransmission was answered by a D-SACK, i.e. the receiver already
+ *     had every byte we sent twice (tcp_try_undo_dsack; the count reaches 0);
+ *   - or the ACK ending the episode echoes a TSval older than the first
+ *     retransmission, so the original transmission got there
+ *     (tcp_packet_delayed, used by tcp_try_undo_recovery and
+ *     tcp_try_undo_loss).
+ * Linux's partial undo (tcp_try_undo_partial, on a partial ACK in recovery)
+ * and F-RTO are not done: the episode runs on and the full-ACK or D-SACK
+ * checks above decide.
+ *
+ * The marker stays after the episode ends, as in Linux: the D-SACK for a
+ * spurious fast retransmission usually arrives one round trip after the
+ * reordered original already ended the recovery, and still undoes it. An ECN
+ * reduction clears it (tcp_enter_cwr: a CE mark is no spurious signal).
+ */
+import { seqDiff, seqGt, seqLt } from './seq.js';
+import type { TcpSender } from './sender.js';
+
+export class CwndUndo {
+  /** A reduction may still be undone (Linux: undo_marker != 0). */
+  active = false;
+  /** SND.UNA when the episode began (undo_marker). */
+  marker = 0;
+  /** Retransmissions of the episode not yet D-SACKed; -1 before the first (undo_retrans). */
+  retrans = -1;
+  /** TSval of the episode's first retransmission (retrans_stamp); undefined before it. */
+  retransStamp: number | undefined;
+  /** End of the highest range retransmitted in the episode: D-SACKs above it are duplicates the network made. */
+  private rtxHigh = 0;
+  /** cwnd and ssthresh before the reduction; priorSsthresh 0: nothing to restore (prior_ssthresh = 0). */
+  priorCwnd = 0;
+  priorSsthresh = 0;
+
+  constructor(private readonly s: TcpSender) {}
+
+  /**
+   * A reduction begins (tcp_init_undo with tcp_init_cwnd_reduction's
+   * prior_cwnd and tcp_enter_recovery's prior_ssthresh): `priorSsthresh` is
+   * tcp_current_ssthresh's value, or 0 when the reduction must stand (an
+   * ECN-echo or a reduction already under way in this window).
+   */
+  init(priorSsthresh: number): void {
+    const s = this.s;
+    this.active = true;
+    this.marker = s.sndUna;
+    this.retrans = -1;
+    this.retransStamp = undefined;
+    this.rtxHigh = s.sndUna;
+    this.priorCwnd = s.cc.cwnd;
+    this.priorSsthresh = priorSsthresh;
+  }
+
+  clear(): void {
+    this.active = false;
+  }
+
+  /** A range ending at `end` was sent again (tcp_retransmit_skb's undo_retrans and retrans_stamp). */
+  onRetransmit(end: number): void {
+    if (!this.active) return;
+    const c = this.s.c;
+    if (this.retrans < 0) this.retrans = 0;
+    this.retrans++;
+    if (this.retransStamp === undefined && c.tsOk) this.retransStamp = c.tsNow();
+    if (seqGt(end, this.rtxHigh)) this.rtxHigh = end;
+  }
+
+  /**
+   * A D-SACK for [left, right): the receiver got those bytes twice. One that
+   * reaches above the episode's start and covers retransmitted bytes counts
+   * its segments off (Linux's tcp_check_dsack "dumb counting" and
+   * tcp_sacktag_one for a D-SACKed retransmission).
+   */
+  onDsack(left: number, right: number): void {
+    if (!this.active || this.retrans <= 0) return;
+    if (!seqGt(right, this.marker) || !seqLt(left, this.rtxHigh)) return;
+    const mss = this.s.c.mss;
+    const segs = Math.max(1, Math.ceil(seqDiff(right, left) / mss));
+    this.retrans = Math.max(0, this.retrans - segs);
+  }
+
+  /**
+   * Linux's tcp_packet_delayed: the ACK echoes a TSval older than our first
+   * retransmission, so what it acknowledges is the original transmission
+   * (RFC 7323 §4.3: the receiver's TS.Recent follows the segment that
+   * advanced RCV.NXT). `tsEcr` undefined: the ACK carried no usable echo.
+   */
+  packetDelayed(tsEcr: number | undefined): boolean {
+    return this.retransStamp !== undefined && tsEcr !== undefined && seqLt(tsEcr, this.retransStamp);
+  }
+
+  /** Linux's tcp_may_undo: every retransmission D-SACKed, or the original proved delivered. */
+  mayUndo(tsEcr: number | undefined): boolean {
+    return this.active && (this.retrans === 0 || this.packetDelayed(tsEcr));
+  }
+
+  /** Every retransmission of the episode was D-SACKed (tcp_try_undo_dsack's condition). */
+  get allDsacked(): boolean {
+    return this.active && this.retrans === 0;
+  }
+
+  /** tcp_undo_cwnd_reduction: cwnd and ssthresh back; the marker is spent. */
+  undo(): void {
+    this.s.cc.undo(this.priorCwnd, this.priorSsthresh);
+    this.active = false;
+    this.retransStamp = undefined;
+  }
+}
