@@ -237,7 +237,13 @@ export class Rack {
     if (this.reoWndPersist < REO_WND_PERSIST) this.reoWndPersist++;
   }
 
-  /** RACK.reo_wnd (Linux's tcp_rack_reo_wnd): 0 in recovery or past DupThresh SACKs until reordering is seen. */
+  /**
+   * RACK.reo_wnd (Linux's tcp_rack_reo_wnd): 0 in recovery or past DupThresh SACKs until reordering
+   * is seen, then min_RTT/4 per D-SACK step, at most SRTT. Being a share of min_RTT, it vanishes on a
+   * link whose delay can fall to about 0 both ways (netem's zero-delay `reorder`, normal jitter
+   * clipped at 0, in both directions): there RACK marks reordered segments lost as Linux would, and
+   * the 3-dupack rule does better (see test/tcp/rack.test.ts).
+   */
   reoWnd(): number {
     const s = this.s;
     if (!this.reordSeen) {

@@ -384,7 +384,7 @@ export class TcpSender {
     this.emit(seq, len, fin, true);
     this.retransSegs++;
     this.c.host.stats.retransSegs++;
-    this.rec.undo.onRetransmit((seq + len + (fin ? 1 : 0)) >>> 0);
+    this.rec.undo.onRetransmit(seq, (seq + len + (fin ? 1 : 0)) >>> 0);
     this.rttSeq = undefined;
     if (!this.rtxTimer.armed) this.rtxTimer.arm(this.rtt.rto);
     return (seq + len + (fin ? 1 : 0)) >>> 0;

@@ -27,6 +27,9 @@
 import { seqDiff, seqGt, seqLt } from './seq.js';
 import type { TcpSender } from './sender.js';
 
+/** Retransmitted ranges of one episode remembered exactly; past this, D-SACKs are matched by range only. */
+const MAX_RANGES = 64;
+
 export class CwndUndo {
   /** A reduction may still be undone (Linux: undo_marker != 0). */
   active = false;
@@ -36,8 +39,19 @@ export class CwndUndo {
   retrans = -1;
   /** TSval of the episode's first retransmission (retrans_stamp); undefined before it. */
   retransStamp: number | undefined;
-  /** End of the highest range retransmitted in the episode: D-SACKs above it are duplicates the network made. */
+  /** End of the highest range retransmitted in the episode. */
   private rtxHigh = 0;
+  /**
+   * The episode's retransmitted ranges not yet D-SACKed (Linux marks the skb
+   * TCPCB_RETRANS; tcp_sacktag_one counts a D-SACK only on such one), so a
+   * duplicate the network made is not taken for a spurious retransmission.
+   * Allocated at the first retransmission.
+   */
+  private starts: Float64Array | null = null;
+  private ends: Float64Array | null = null;
+  private ranges = 0;
+  /** More retransmissions than MAX_RANGES: unmatched D-SACKs fall back to Linux's range rule. */
+  private overflow = false;
   /** cwnd and ssthresh before the reduction; priorSsthresh 0: nothing to restore (prior_ssthresh = 0). */
   priorCwnd = 0;
   priorSsthresh = 0;
@@ -57,6 +71,8 @@ export class CwndUndo {
     this.retrans = -1;
     this.retransStamp = undefined;
     this.rtxHigh = s.sndUna;
+    this.ranges = 0;
+    this.overflow = false;
     this.priorCwnd = s.cc.cwnd;
     this.priorSsthresh = priorSsthresh;
   }
@@ -65,28 +81,54 @@ export class CwndUndo {
     this.active = false;
   }
 
-  /** A range ending at `end` was sent again (tcp_retransmit_skb's undo_retrans and retrans_stamp). */
-  onRetransmit(end: number): void {
+  /** [seq, end) was sent again (tcp_retransmit_skb's undo_retrans and retrans_stamp). */
+  onRetransmit(seq: number, end: number): void {
     if (!this.active) return;
     const c = this.s.c;
     if (this.retrans < 0) this.retrans = 0;
     this.retrans++;
     if (this.retransStamp === undefined && c.tsOk) this.retransStamp = c.tsNow();
     if (seqGt(end, this.rtxHigh)) this.rtxHigh = end;
+    if (this.ranges === MAX_RANGES) {
+      this.overflow = true;
+      return;
+    }
+    this.starts ??= new Float64Array(MAX_RANGES);
+    this.ends ??= new Float64Array(MAX_RANGES);
+    this.starts[this.ranges] = seq;
+    this.ends[this.ranges] = end;
+    this.ranges++;
   }
 
   /**
-   * A D-SACK for [left, right): the receiver got those bytes twice. One that
-   * reaches above the episode's start and covers retransmitted bytes counts
-   * its segments off (Linux's tcp_check_dsack "dumb counting" and
-   * tcp_sacktag_one for a D-SACKed retransmission).
+   * A D-SACK for [left, right): the receiver got those bytes twice. Each
+   * retransmission of the episode it covers is counted off once; one that
+   * covers none is a duplicate the network made and counts nothing — unless
+   * more retransmissions were made than remembered, where, as Linux's
+   * tcp_check_dsack "dumb counting", a D-SACK reaching above the episode's
+   * start counts its segments.
    */
   onDsack(left: number, right: number): void {
     if (!this.active || this.retrans <= 0) return;
-    if (!seqGt(right, this.marker) || !seqLt(left, this.rtxHigh)) return;
-    const mss = this.s.c.mss;
-    const segs = Math.max(1, Math.ceil(seqDiff(right, left) / mss));
-    this.retrans = Math.max(0, this.retrans - segs);
+    let matched = 0;
+    const st = this.starts;
+    const en = this.ends;
+    if (st !== null && en !== null) {
+      for (let i = 0; i < this.ranges; ) {
+        if (seqLt(left, en[i]!) && seqLt(st[i]!, right)) {
+          matched++;
+          this.ranges--;
+          st[i] = st[this.ranges]!;
+          en[i] = en[this.ranges]!;
+        } else {
+          i++;
+        }
+      }
+    }
+    if (matched === 0 && this.overflow && seqGt(right, this.marker) && seqLt(left, this.rtxHigh)) {
+      matched = Math.max(1, Math.ceil(seqDiff(right, left) / this.s.c.mss));
+    }
+    this.retrans = Math.max(0, this.retrans - matched);
   }
 
   /**

@@ -13,8 +13,12 @@ import type { TcpOptions } from '../../src/tcp/state.js';
 import { Timer, VirtualClock } from '../../src/time/index.js';
 import { A, B, Recorder, pattern, pump, runUntil, type Pair } from './harness.js';
 
-/** What to do with one data segment (seq relative to the first data byte, payload length, nth sighting of that seq). */
-export type Verdict = 'pass' | 'drop' | number;
+/**
+ * What to do with one data segment (seq relative to the first data byte, payload length, nth
+ * sighting of that seq): pass it, drop it, delay it by a number of ms, or send it now and a
+ * copy `dupAfter` ms later, as a link duplicating it.
+ */
+export type Verdict = 'pass' | 'drop' | number | { dupAfter: number };
 export type Rule = (rel: number, len: number, nth: number) => Verdict;
 
 export class FilterPort implements Port {
@@ -43,14 +47,14 @@ export class FilterPort implements Port {
   send(buf: Uint8Array, off: number, len: number, vnetOff: number): boolean {
     const v = this.verdict(buf, off);
     if (v === 'drop') return true;
-    if (typeof v === 'number') {
+    if (v !== 'pass') {
       const copy = buf.slice(off, off + len);
       const t = new Timer(this.clock.timers, () => {
         this.inner.send(copy, 0, copy.length, vnetOff < 0 ? vnetOff : vnetOff - off);
         this.inner.flush();
       });
-      t.arm(v);
-      return true;
+      t.arm(typeof v === 'number' ? v : v.dupAfter);
+      if (typeof v === 'number') return true;
     }
     return this.inner.send(buf, off, len, vnetOff);
   }

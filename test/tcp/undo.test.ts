@@ -59,6 +59,28 @@ describe('D-SACK undo (RFC 3708, tcp_try_undo_dsack)', () => {
     expect(s.cc.info().ssthresh).toBeUndefined();
   });
 
+  it('a D-SACK for a duplicate the link made is not taken for a spurious retransmission', () => {
+    const s = setup({ timestamps: false });
+    const mss = s.cc.mss;
+    // Segment 2 is lost for real, segment 4 is late (its retransmission is spurious), and segment 3,
+    // never retransmitted, comes twice — the copy during the recovery. Two D-SACKs, one of them for
+    // a retransmission: the real loss stands (Linux's range-only counting would undo it here).
+    s.fa.rule = (rel, _len, nth) => {
+      if (nth !== 1) return 'pass';
+      if (rel === 2 * mss) return 'drop';
+      if (rel === 4 * mss) return 15;
+      if (rel === 3 * mss) return { dupAfter: 25 };
+      return 'pass';
+    };
+    send(s, 24 * mss);
+    s.clock.advance(200);
+    expect(s.stats.fastRetransmits).toBe(1);
+    expect(s.stats.retransSegs).toBe(2);
+    expect(s.stats.dsacksReceived).toBe(2);
+    expect(undoCounters(s.stats)).toEqual({ dsack: 0, full: 0, partial: 0, loss: 0 });
+    expect(s.cc.snd.cc.ssthresh).toBeLessThan(INITIAL_SSTHRESH);
+  });
+
   it('a segment really lost keeps the reduction (nothing D-SACKed, the echo is the retransmission’s)', () => {
     for (const timestamps of [true, false]) {
       const s = setup({ timestamps });
