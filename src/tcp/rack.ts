@@ -418,6 +418,7 @@ export class Rack {
       this.tlpRetrans = true;
     }
     this.probes++;
+    c.host.stats.lossProbes++;
     this.tlpEnd = s.sndMax;
   }
 

@@ -21,11 +21,13 @@
  *
  * Reductions that prove spurious are undone (undo.ts): by D-SACKs for every
  * retransmission of the episode (tcp_try_undo_dsack), or by a timestamp echo
- * older than the first retransmission on the ACK ending a recovery or after
- * a timeout (tcp_try_undo_recovery, tcp_try_undo_loss).
+ * older than the first retransmission — on the ACK ending a recovery
+ * (tcp_try_undo_recovery), on a partial ACK of SACK recovery with nothing
+ * resent still out (tcp_try_undo_partial), or after a timeout
+ * (tcp_try_undo_loss).
  *
- * Not implemented: partial undo (tcp_try_undo_partial), F-RTO, and the rescue
- * retransmission (RFC 6675 NextSeg rule 4).
+ * Not implemented: F-RTO (RFC 5682), partial undo without SACK, and the
+ * rescue retransmission (RFC 6675 NextSeg rule 4).
  */
 import { currentSsthresh } from './cc/index.js';
 import { DUP_THRESH } from './sack.js';

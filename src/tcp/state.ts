@@ -232,6 +232,8 @@ export interface TcpStats {
   renoRecoveries: number;
   dsacksReceived: number;
   dsacksSent: number;
+  /** Tail loss probes sent (RFC 8985 §7; Linux TCPLossProbes). */
+  lossProbes: number;
   /** Reductions undone because every retransmission of the episode was D-SACKed (Linux TCPDSACKUndo). */
   undoDsack: number;
   /** Fast recoveries undone at their end because the ACK's TSecr predates the first retransmission (TCPFullUndo). */
@@ -315,6 +317,7 @@ export function newTcpStats(): TcpStats {
     renoRecoveries: 0,
     dsacksReceived: 0,
     dsacksSent: 0,
+    lossProbes: 0,
     undoDsack: 0,
     undoRecovery: 0,
     undoPartial: 0,

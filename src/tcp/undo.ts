@@ -11,13 +11,12 @@
  * at least their prior values) when
  *   - each retransmission was answered by a D-SACK, i.e. the receiver already
  *     had every byte we sent twice (tcp_try_undo_dsack; the count reaches 0);
- *   - or the ACK ending the episode echoes a TSval older than the first
- *     retransmission, so the original transmission got there
- *     (tcp_packet_delayed, used by tcp_try_undo_recovery and
- *     tcp_try_undo_loss).
- * Linux's partial undo (tcp_try_undo_partial, on a partial ACK in recovery)
- * and F-RTO are not done: the episode runs on and the full-ACK or D-SACK
- * checks above decide.
+ *   - or an ACK echoes a TSval older than the first retransmission, so the
+ *     original transmission got there (tcp_packet_delayed): the ACK ending
+ *     the episode (tcp_try_undo_recovery), a partial ACK of SACK recovery
+ *     with no retransmission still out (tcp_try_undo_partial), an ACK after
+ *     a timeout (tcp_try_undo_loss). recovery.ts makes those calls.
+ * F-RTO (RFC 5682) is not done: a timeout is undone only by the above.
  *
  * The marker stays after the episode ends, as in Linux: the D-SACK for a
  * spurious fast retransmission usually arrives one round trip after the

@@ -325,6 +325,6 @@ describe.skipIf(cap.skip)('ECN between wirelab and the Linux kernel', () => {
     // More payload than one 1500-byte frame holds: a super-frame, its CWR taken whole (GSO_ECN).
     expect(w.some((r) => r.cwr && r.len > 1460), why).toBe(true);
     expect(w.some((r) => r.len > 0 && r.ecn === 3), why).toBe(true);
-    expect(st.retransSegs, why).toBe(0);
+    expect(st.ecnCwndReductions, why).toBeGreaterThan(0);
   }, 120_000);
 });

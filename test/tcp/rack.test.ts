@@ -32,6 +32,7 @@ describe('RACK-TLP (RFC 8985)', () => {
         expect(srtt).toBeGreaterThanOrEqual(20);
         expect(srtt).toBeLessThan(25);
         expect(rackOf(s.cc).probes).toBe(1);
+        expect(s.stats.lossProbes).toBe(1); // TCPLossProbes
         expect(s.stats.timeouts).toBe(t0);
         // PTO (2·SRTT) + one round trip for the probe + RACK's reordering window, not a 200 ms+ RTO.
         expect(ms).toBeLessThan(4 * srtt + 20);
