@@ -127,7 +127,7 @@ export class Stack {
     };
     this.tcpLayer = new TcpLayer(tcpIp, clock, { seed: seed * 131 + 7, ...opts.tcp });
     this.ip.register(IP_PROTOCOL.TCP, (datagram, hl, _iface, csumOk) => {
-      this.tcpLayer.input(readIPv4(datagram, 12), readIPv4(datagram, 16), datagram.subarray(hl), csumOk);
+      this.tcpLayer.input(readIPv4(datagram, 12), readIPv4(datagram, 16), datagram.subarray(hl), csumOk, datagram[1]!);
     });
     this.icmp.onTransportError(IP_PROTOCOL.TCP, (q, type, code, _from, mtu) => {
       if (q.srcPort === undefined || q.dstPort === undefined) return;

@@ -113,8 +113,8 @@ function makeLink(spec: HolRunSpec, withLoss: boolean): Link {
   const seed = spec.seed | 0;
   const toReceiver = impair(pa, clock, impairmentFor(spec, Math.imul(seed, 2) + 1, withLoss));
   const toSender = impair(pb, clock, impairmentFor(spec, Math.imul(seed, 2) + 2, withLoss));
-  // RACK-TLP on, as Linux's default (tcp_recovery = 1): the real mode's kernel endpoints
-  // recover with it, and the two modes are compared (wirelab's own default is still off).
+  // RACK-TLP on, as Linux's default (tcp_recovery = 1) and wirelab's: the real mode's kernel
+  // endpoints recover with it, and the two modes are compared (spelled out so they stay equal).
   const sender = createStack({ clock, name: 'hol-sender', seed: seed * 3 + 1, tcp: { seed: seed * 5 + 1, rack: true } });
   const receiver = createStack({ clock, name: 'hol-receiver', seed: seed * 3 + 2, tcp: { seed: seed * 5 + 2, rack: true } });
   sender.addInterface(toReceiver, { addresses: [`${SENDER_IP}/24`], announce: false });

@@ -17,6 +17,7 @@ import {
   completeChecksum,
   VNET_HDR_F_DATA_VALID,
   VNET_HDR_F_NEEDS_CSUM,
+  VNET_HDR_GSO_ECN,
   VNET_HDR_GSO_NONE,
   VNET_HDR_GSO_TCPV4,
   writeVnetHdr,
@@ -604,7 +605,8 @@ export class IpLayer {
     writeVnetHdr(
       {
         flags: VNET_HDR_F_NEEDS_CSUM,
-        gsoType: gso ? VNET_HDR_GSO_TCPV4 : VNET_HDR_GSO_NONE,
+        // A template with CWR is SKB_GSO_TCP_ECN in Linux: whoever segments it sets CWR on the first segment only.
+        gsoType: gso ? VNET_HDR_GSO_TCPV4 | (payload[13]! & 0x80 ? VNET_HDR_GSO_ECN : 0) : VNET_HDR_GSO_NONE,
         hdrLen: gso ? l4 + tcpHl : 0,
         gsoSize: gso ? gsoSize : 0,
         csumStart: l4,

@@ -4,12 +4,12 @@
  * ARRIVES processing of the synchronized states (RFC 9293 §3.10.7.4 with
  * RFC 5961's challenge ACKs and RFC 7323's PAWS), the closing states
  * (half-close, simultaneous close, TIME-WAIT for 2·MSL), keepalive, and
- * the one place segments are built (into the layer's scratch buffer,
- * options as Linux lays them out, payload copied from the send ring).
+ * the ECN state a connection carries (ecn.ts decides with it).
  *
- * The two data halves live in sender.ts (with recovery.ts) and
- * receiver.ts; opening the connection in handshake.ts; demultiplexing,
- * listeners and resets for unknown connections in tcp.ts.
+ * The two data halves live in sender.ts (with recovery.ts, rack.ts and
+ * undo.ts) and receiver.ts; segments are built in output.ts; opening the
+ * connection in handshake.ts; demultiplexing, listeners and resets for
+ * unknown connections in tcp.ts.
  *
  * Handler callbacks are made synchronously from the input path; the
  * connection's state is consistent before each, and output is deferred to
@@ -19,21 +19,15 @@
  */
 import type { IPv4Address } from '../wire/address.js';
 import { Timer, type Clock } from '../time/index.js';
-import { localWscale, synOptionBytes, synSentInput } from './handshake.js';
+import { localWscale, synSentInput } from './handshake.js';
+import { synEcnFlags } from './ecn.js';
 import { connectionInfo } from './info.js';
 import { segmentArrives, timeWaitArrives } from './input.js';
 import type { TcpSecrets } from './isn.js';
 import { TcpReceiver } from './receiver.js';
 import type { SackBlock } from './sack.js';
-import {
-  FLAG_ACK,
-  FLAG_RST,
-  FLAG_SYN,
-  dataOptionsLength,
-  finishSegment,
-  writeDataOptions,
-  type SegmentView,
-} from './segment.js';
+import { emitSegment } from './output.js';
+import { FLAG_ACK, FLAG_RST, FLAG_SYN, dataOptionsLength, type SegmentView } from './segment.js';
 import { TcpSender } from './sender.js';
 import { seqGt } from './seq.js';
 import {
@@ -61,8 +55,8 @@ export interface TcpHost {
   readonly probe: TcpProbe | null;
   /** Segment-building space; whatever is sent from it is copied by the IP layer before the call returns. */
   readonly scratch: Uint8Array;
-  /** Hands a built segment to IP (bytes borrowed for the call). */
-  sendRaw(src: IPv4Address, dst: IPv4Address, segment: Uint8Array, gsoSize?: number): void;
+  /** Hands a built segment to IP (bytes borrowed for the call); `tos` is the IP TOS byte (its ECN bits). */
+  sendRaw(src: IPv4Address, dst: IPv4Address, segment: Uint8Array, gsoSize: number, tos: number): void;
   /** True if segments to `dst` may exceed the MTU (TSO through a vnet_hdr port). */
   gsoCapable?(dst: IPv4Address): boolean;
   /** Path MTU towards `dst` (egress MTU, lowered by ICMP fragmentation-needed). */
@@ -123,7 +117,18 @@ export class TcpConnection {
   private keepIdleMs = 0;
   private keepProbes = 0;
   private lastRecvAt: number;
-  private readonly sackOut: SackBlock[] = [];
+  /** @internal Scratch for the SACK blocks of the segment being built (output.ts). */
+  readonly sackOut: SackBlock[] = [];
+  /** ECN (RFC 3168, ecn.ts) is in use on this connection. */
+  ecnOk = false;
+  /** Our SYN asked for ECN (TcpOptions.ecn). */
+  ecnAsked = false;
+  /** A CE mark arrived: ECE on what we send until the peer's CWR (Linux's TCP_ECN_DEMAND_CWR). */
+  ecnDemandCwr = false;
+  /** A CE mark ever arrived (ss's ecnseen). */
+  ecnSeen = false;
+  /** A reduction was made: CWR on the next new data segment (TCP_ECN_QUEUE_CWR). */
+  private ecnCwrQueued = false;
   /** @internal The listener whose SYN queue holds this connection while SYN-RECV. */
   listener: { synQueue: number } | null = null;
 
@@ -201,7 +206,7 @@ export class TcpConnection {
   // ---- sizes and clocks ------------------------------------------------
 
   /** min(peer's MSS, path MTU − 40): bytes of options plus data a segment may carry. */
-  private get pathMss(): number {
+  get pathMss(): number {
     return Math.max(64, Math.min(this.peerMss, this.pmtu - 40));
   }
 
@@ -216,7 +221,8 @@ export class TcpConnection {
     return this.pathMss - dataOptionsLength(this.tsOk, blocks);
   }
 
-  private get sackLimit(): number {
+  /** @internal SACK blocks that fit beside the other options. */
+  get sackLimit(): number {
     return this.tsOk ? 3 : 4;
   }
 
@@ -423,6 +429,7 @@ export class TcpConnection {
     snd.rtxTimer.cancel();
     snd.retries = 0;
     snd.cc.setMss(this.mss);
+    if (this.ecnOk) this.host.stats.ecnNegotiated++;
     this.host.connectionEstablished(this);
     if (this.state !== 'ESTAB') return;
     if (!this.passive) this.handlerRef?.established?.();
@@ -544,9 +551,21 @@ export class TcpConnection {
     this.emit((this.snd.sndUna - 1) >>> 0, FLAG_ACK, 0);
   }
 
-  /** @internal Our SYN (SYN-SENT) or SYN-ACK (SYN-RECV). */
+  /** @internal Our SYN (SYN-SENT) or SYN-ACK (SYN-RECV), with their ECN-setup flags. */
   sendSyn(): void {
-    this.emit(this.snd.iss, this.state === 'SYN-SENT' ? FLAG_SYN : FLAG_SYN | FLAG_ACK, 0);
+    this.emit(this.snd.iss, (this.state === 'SYN-SENT' ? FLAG_SYN : FLAG_SYN | FLAG_ACK) | synEcnFlags(this), 0);
+  }
+
+  /** @internal A window reduction was made: the next new data carries CWR (tcp_ecn_queue_cwr). */
+  queueCwr(): void {
+    if (this.ecnOk) this.ecnCwrQueued = true;
+  }
+
+  /** @internal Whether a CWR is due, clearing it (output.ts puts it on the segment). */
+  takeQueuedCwr(): boolean {
+    const q = this.ecnCwrQueued;
+    this.ecnCwrQueued = false;
+    return q;
   }
 
   /** @internal <SEQ=seq><CTL=RST>: the answer to an unacceptable ACK. */
@@ -554,46 +573,12 @@ export class TcpConnection {
     this.emit(seq, FLAG_RST, 0);
   }
 
-  /** @internal Builds and sends one segment; the payload [seq, seq+len) comes from the send ring. */
-  emit(seq: number, flags: number, len: number): void {
-    const h = this.host;
-    const buf = h.scratch;
-    let hl = 20;
-    let window = 0;
-    let tsVal: number | undefined;
-    let nSack = 0;
-    if (flags & FLAG_SYN) {
-      const opts = synOptionBytes(this);
-      buf.set(opts, 20);
-      hl += opts.length;
-      window = Math.min(this.rcv.bufferBytes, 65535);
-    } else if (flags & FLAG_ACK) {
-      if (this.sackOk && !(flags & FLAG_RST)) nSack = this.rcv.sackBlocks(this.sackOut, this.sackLimit);
-      if (this.tsOk) tsVal = this.tsNow();
-      hl += writeDataOptions(buf, 20, this.tsOk, tsVal ?? 0, this.tsRecent, this.sackOut, nSack);
-      if (!(flags & FLAG_RST)) window = this.rcv.selectWindow() / 2 ** this.rcvWscale;
-    }
-    if (len > 0) this.snd.copyOut(seq, len, buf, hl);
-    const total = hl + len;
-    const ack = flags & FLAG_ACK ? this.rcv.rcvNxt : 0;
-    // Longer than one segment with these options can carry: a TSO super-segment (see tsoGoal).
-    const segCap = this.pathMss - (hl - 20);
-    const gsoSize = len > segCap && (flags & FLAG_SYN) === 0 && segCap > 0 ? segCap : 0;
-    finishSegment(buf, total, hl, { srcPort: this.localPort, dstPort: this.remotePort, seq, ack, flags, window }, this.localAddress, this.remoteAddress, gsoSize > 0);
-    if (flags & FLAG_ACK) this.rcv.onAckSent();
-    h.stats.outSegs++;
-    if (flags & FLAG_RST) h.stats.outRsts++;
-    if (h.probe !== null) {
-      const info: TcpSegmentInfo = { seq, ack, flags, window, len };
-      if (tsVal !== undefined) {
-        info.tsVal = tsVal;
-        info.tsEcr = this.tsRecent;
-      }
-      if (nSack > 0) info.sack = this.sackOut.slice(0, nSack).map((b) => ({ left: b.left, right: b.right }));
-      h.probe(this, 'out', info);
-    }
-    if (gsoSize > 0) h.sendRaw(this.localAddress, this.remoteAddress, buf.subarray(0, total), gsoSize);
-    else h.sendRaw(this.localAddress, this.remoteAddress, buf.subarray(0, total));
+  /**
+   * @internal Builds and sends one segment (output.ts); the payload [seq, seq+len) comes from the
+   * send ring. `newData`: bytes never sent before, which alone may carry ECT and CWR.
+   */
+  emit(seq: number, flags: number, len: number, newData = false): void {
+    emitSegment(this, seq, flags, len, newData);
   }
 
   // ---- inspection -----------------------------------------------------------

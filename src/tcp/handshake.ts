@@ -3,7 +3,7 @@
  * options laid out as Linux does (MSS from the egress MTU, SACK-permitted,
  * timestamps, window scale large enough for the receive buffer), option
  * negotiation (each option only when both sides sent it; the peer's MSS,
- * 536 when absent), the SYN-SENT state's segment processing including
+ * 536 when absent; ECN's setup flags, ecn.ts), the SYN-SENT state's segment processing including
  * simultaneous open (SYN-SENT → SYN-RECV), the ACK that completes a
  * passive open, and the stateless SYN-ACK of a SYN cookie and the
  * connection a returning cookie rebuilds.
@@ -12,8 +12,9 @@
  */
 import { encodeTcpOptions, linuxTcpOptions } from '../wire/tcp-options.js';
 import type { TcpConnection, TcpHost } from './connection.js';
+import { ECN_NOT_ECT, negotiateEcn } from './ecn.js';
 import { cookieTimestamp, decodeCookieTimestamp } from './isn.js';
-import { FLAG_ACK, FLAG_RST, FLAG_SYN, finishSegment, type SegmentView } from './segment.js';
+import { FLAG_ACK, FLAG_CWR, FLAG_ECE, FLAG_RST, FLAG_SYN, finishSegment, type SegmentView } from './segment.js';
 import { seqDiff, seqGt, seqLeq } from './seq.js';
 import { tcpError } from './state.js';
 
@@ -70,6 +71,7 @@ export function negotiate(c: TcpConnection, seg: SegmentView): void {
   c.wsOk = o.windowScaling && seg.wscale >= 0;
   c.sndWscale = c.wsOk ? Math.min(seg.wscale, 14) : 0;
   c.rcvWscale = c.wsOk ? localWscale(o.receiveBufferBytes) : 0;
+  negotiateEcn(c, seg);
 }
 
 /** Starts an active open: ISS per RFC 6528, SYN out, retransmission timer running. */
@@ -77,6 +79,7 @@ export function startActiveOpen(c: TcpConnection): void {
   const h = c.host;
   const iss = h.secrets.isn(c.localAddress, c.localPort, c.remoteAddress, c.remotePort, h.clock.now());
   c.snd.init(iss);
+  c.ecnAsked = h.opts.ecn;
   c.setState('SYN-SENT');
   c.snd.synSentAt = h.clock.now();
   c.sendSyn();
@@ -160,12 +163,15 @@ export function sendCookieSynAck(h: TcpHost, syn: SegmentView, iss: number): voi
   const ts = o.timestamps && syn.hasTs;
   const sack = ts && o.sack && syn.sackPermitted;
   const ws = ts && o.windowScaling && syn.wscale >= 0;
+  // ECN as for a queued SYN (ecn.ts), but only when the timestamp can carry it back (Linux's
+  // TS_OPT_ECN, cookie_ecn_ok): without it the rebuilt connection could not know.
+  const ecn = ts && syn.has(FLAG_ECE) && syn.has(FLAG_CWR) && syn.ipEcn === ECN_NOT_ECT;
   const tsNow = (Math.floor(h.clock.now()) + h.secrets.tsOffset(local, remote)) >>> 0;
   const opts = encodeTcpOptions(
     linuxTcpOptions({
       mss: h.advMssFor(remote),
       sackPermitted: sack,
-      ...(ts ? { timestamps: { value: cookieTimestamp(tsNow, ws ? syn.wscale : -1, sack), echo: syn.tsVal } } : {}),
+      ...(ts ? { timestamps: { value: cookieTimestamp(tsNow, ws ? syn.wscale : -1, sack, ecn), echo: syn.tsVal } } : {}),
       ...(ws ? { wscale: localWscale(o.receiveBufferBytes) } : {}),
     }),
   );
@@ -181,14 +187,14 @@ export function sendCookieSynAck(h: TcpHost, syn: SegmentView, iss: number): voi
       dstPort: syn.srcPort,
       seq: iss,
       ack: (syn.seq + 1) >>> 0,
-      flags: FLAG_SYN | FLAG_ACK,
+      flags: FLAG_SYN | FLAG_ACK | (ecn ? FLAG_ECE : 0),
       window: synWindow(o.receiveBufferBytes),
     },
     local,
     remote,
   );
   h.stats.outSegs++;
-  h.sendRaw(local, remote, buf.subarray(0, hl));
+  h.sendRaw(local, remote, buf.subarray(0, hl), 0, 0);
 }
 
 /**
@@ -206,6 +212,7 @@ export function establishFromCookie(c: TcpConnection, seg: SegmentView, mss: num
     c.wsOk = o.windowScaling && d.wscale >= 0;
     c.sndWscale = c.wsOk ? d.wscale : 0;
     c.rcvWscale = c.wsOk ? localWscale(o.receiveBufferBytes) : 0;
+    c.ecnOk = d.ecn;
   }
   c.rcv.init((seg.seq - 1) >>> 0, synWindow(o.receiveBufferBytes));
   c.snd.init((seg.ack - 1) >>> 0);

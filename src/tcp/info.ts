@@ -34,7 +34,9 @@ export function connectionInfo(c: TcpConnection): TcpInfo {
     sack: c.sackOk,
     timestamps: c.tsOk,
     cc: snd.cc.name,
-    caState: snd.rec.state,
+    caState: snd.rec.caState,
+    ecn: c.ecnOk,
+    ecnSeen: c.ecnSeen,
     sndWnd: snd.sndWnd,
     rcvWnd: c.rcv.window,
   };
@@ -81,6 +83,8 @@ function formatInternals(i: TcpInfo, c: TcpConnection): string {
   const parts: string[] = [];
   if (i.timestamps) parts.push('ts');
   if (i.sack) parts.push('sack');
+  if (i.ecn) parts.push('ecn');
+  if (i.ecnSeen) parts.push('ecnseen');
   parts.push(i.cc);
   if (i.wscale !== undefined) parts.push(`wscale:${i.wscale[0]},${i.wscale[1]}`);
   parts.push(`rto:${ms(i.rtoMs)}`);

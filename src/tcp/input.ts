@@ -2,13 +2,14 @@
  * SEGMENT ARRIVES for a connection past SYN-SENT (RFC 9293 §3.10.7.4):
  * PAWS (RFC 7323), the sequence-number test, RST and SYN with RFC 5961's
  * challenge ACKs, the ACK field (handed to the sender), text (to the
- * receiver), FIN and the closing transitions; and TIME-WAIT's own rules
+ * receiver, after its ECN marks, ecn.ts), FIN and the closing transitions; and TIME-WAIT's own rules
  * (Linux's tcp_timewait_state_process). Out-of-window ACKs are rate-limited
  * per socket as Linux's tcp_invalid_ratelimit.
  *
  * Hand-written: this is the TCP core itself.
  */
 import type { TcpConnection } from './connection.js';
+import { ecnDataArrived } from './ecn.js';
 import { synRecvAck } from './handshake.js';
 import { FLAG_ACK, FLAG_FIN, FLAG_RST, FLAG_SYN, type SegmentView } from './segment.js';
 import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
@@ -112,6 +113,7 @@ export function segmentArrives(c: TcpConnection, seg: SegmentView): void {
       c.destroy();
       return;
     }
+    if (c.ecnOk && seg.dataLen > 0) ecnDataArrived(c, seg);
     if (rcv.onData(seg) && !c.isClosed) onFin(c);
   } else if (seg.segLen > 0) {
     rcv.ackNow = true; // the peer's FIN is in: a retransmission, ACK it again

@@ -3,8 +3,8 @@
  * ISN = M + F(4-tuple, secret), M a 4 µs clock), per-connection timestamp
  * offsets (as Linux's secure_tcp_ts_off), the ephemeral-port search start
  * (RFC 6056 algorithm 3) and SYN cookies (Linux's layout: 8-bit minute
- * counter, 24-bit keyed hash carrying a 2-bit MSS index; window scale and
- * SACK-permitted in the low 6 bits of the SYN-ACK's TSval).
+ * counter, 24-bit keyed hash carrying a 2-bit MSS index; window scale,
+ * SACK-permitted and ECN in the low 6 bits of the SYN-ACK's TSval).
  *
  * F is HalfSipHash-2-4 (Aumasson & Bernstein; the 32-bit SipHash Linux uses
  * for the same purposes on 32-bit machines), written here over 32-bit words
@@ -68,6 +68,8 @@ const TS_OPT_BITS = 6;
 const TS_OPT_MASK = (1 << TS_OPT_BITS) - 1;
 const TS_OPT_WSCALE_MASK = 0xf;
 const TS_OPT_SACK = 1 << 4;
+/** Linux's TS_OPT_ECN: the SYN asked for ECN and we agreed. */
+const TS_OPT_ECN = 1 << 5;
 
 export class TcpSecrets {
   private readonly keys: number[];
@@ -137,18 +139,18 @@ export class TcpSecrets {
   }
 }
 
-/** TSval for a cookie SYN-ACK: the clock with its low 6 bits replaced by the peer's wscale and SACK-permitted. */
-export function cookieTimestamp(tsNow: number, peerWscale: number, sackOk: boolean): number {
-  const opts = (peerWscale < 0 ? TS_OPT_WSCALE_MASK : peerWscale & TS_OPT_WSCALE_MASK) | (sackOk ? TS_OPT_SACK : 0);
+/** TSval for a cookie SYN-ACK: the clock with its low 6 bits replaced by the peer's wscale, SACK-permitted and ECN. */
+export function cookieTimestamp(tsNow: number, peerWscale: number, sackOk: boolean, ecnOk = false): number {
+  const opts = (peerWscale < 0 ? TS_OPT_WSCALE_MASK : peerWscale & TS_OPT_WSCALE_MASK) | (sackOk ? TS_OPT_SACK : 0) | (ecnOk ? TS_OPT_ECN : 0);
   let ts = ((tsNow & ~TS_OPT_MASK) | opts) >>> 0;
   if (((ts - tsNow) | 0) > 0) ts = (ts - (1 << TS_OPT_BITS)) >>> 0;
   return ts;
 }
 
-/** Options a cookie ACK's TSecr carries back: the peer's window scale (-1: none) and SACK-permitted. */
-export function decodeCookieTimestamp(tsEcr: number): { wscale: number; sack: boolean } {
+/** Options a cookie ACK's TSecr carries back: the peer's window scale (-1: none), SACK-permitted and ECN. */
+export function decodeCookieTimestamp(tsEcr: number): { wscale: number; sack: boolean; ecn: boolean } {
   const w = tsEcr & TS_OPT_WSCALE_MASK;
-  return { wscale: w === TS_OPT_WSCALE_MASK ? -1 : Math.min(w, 14), sack: (tsEcr & TS_OPT_SACK) !== 0 };
+  return { wscale: w === TS_OPT_WSCALE_MASK ? -1 : Math.min(w, 14), sack: (tsEcr & TS_OPT_SACK) !== 0, ecn: (tsEcr & TS_OPT_ECN) !== 0 };
 }
 
 /** A small deterministic generator for keys from a seed (splitmix32). */

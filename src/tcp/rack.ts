@@ -224,12 +224,26 @@ export class Rack {
     this.reoWndPersist = REO_WND_PERSIST;
   }
 
-  /** Called when a recovery episode ends. */
+  /**
+   * A recovery episode ended without being undone (Linux's tcp_try_undo_recovery):
+   * one of the 16 recoveries a widened window persists is used up.
+   */
   onRecoveryExit(): void {
     if (this.reoWndPersist > 0 && --this.reoWndPersist === 0) this.reoWndMult = 1;
   }
 
-  /** RACK.reo_wnd (Linux's tcp_rack_reo_wnd): 0 in recovery or past DupThresh SACKs until reordering is seen. */
+  /** A reduction was undone by D-SACKs: the widened window lasts one recovery longer (tcp_try_undo_dsack). */
+  onDsackUndo(): void {
+    if (this.reoWndPersist < REO_WND_PERSIST) this.reoWndPersist++;
+  }
+
+  /**
+   * RACK.reo_wnd (Linux's tcp_rack_reo_wnd): 0 in recovery or past DupThresh SACKs until reordering
+   * is seen, then min_RTT/4 per D-SACK step, at most SRTT. Being a share of min_RTT, it vanishes on a
+   * link whose delay can fall to about 0 both ways (netem's zero-delay `reorder`, normal jitter
+   * clipped at 0, in both directions): there RACK marks reordered segments lost as Linux would, and
+   * the 3-dupack rule does better (see test/tcp/rack.test.ts).
+   */
   reoWnd(): number {
     const s = this.s;
     if (!this.reordSeen) {
@@ -333,18 +347,28 @@ export class Rack {
   /** End of the range relostRange() last returned. */
   relostEndSeq = 0;
 
-  /** The retransmission timer expired: everything is being resent go-back-N; RACK restarts. */
-  onRto(): void {
+  /** Lost retransmissions are waiting to be sent again. */
+  get relostPending(): boolean {
+    return this.relost > 0;
+  }
+
+  /** A reduction was undone as spurious: nothing is marked lost any more (tcp_undo_cwnd_reduction's unmark_loss). */
+  unmarkLost(): void {
     this.lostEnd = this.s.sndUna;
     this.relost = 0;
-    this.tlpEnd = undefined;
-    this.reoTimer?.cancel();
-    this.ptoTimer?.cancel();
     const mask = this.seqs.length - 1;
     for (let k = 0; k < this.n; k++) {
       const i = (this.head + k) & mask;
       this.flags[i] = this.flags[i]! & ~F_LOST;
     }
+  }
+
+  /** The retransmission timer expired: everything is being resent go-back-N; RACK restarts. */
+  onRto(): void {
+    this.unmarkLost();
+    this.tlpEnd = undefined;
+    this.reoTimer?.cancel();
+    this.ptoTimer?.cancel();
   }
 
   // ---- tail loss probe ----
@@ -394,6 +418,7 @@ export class Rack {
       this.tlpRetrans = true;
     }
     this.probes++;
+    c.host.stats.lossProbes++;
     this.tlpEnd = s.sndMax;
   }
 

@@ -27,6 +27,22 @@ export interface SackUpdateResult {
 /** RFC 6675 DupThresh. */
 export const DUP_THRESH = 3;
 
+const NO_BLOCKS: never[] = [];
+
+/**
+ * The SACK blocks of an ACK worth believing (Linux's tcp_is_sackblock_valid):
+ * none past SND.MAX, none reaching below SND.UNA − max window (a D-SACK first
+ * block may lie below the ACK), none empty. Allocates only when a block must go.
+ */
+export function believableSacks(blocks: readonly SackBlock[], sndUna: number, sndMax: number, maxSndWnd: number): readonly SackBlock[] {
+  if (blocks.length === 0) return NO_BLOCKS;
+  const floor = (sndUna - maxSndWnd) >>> 0;
+  let bad = false;
+  for (const b of blocks) if (seqGt(b.right, sndMax) || seqLt(b.left, floor) || !seqLt(b.left, b.right)) bad = true;
+  if (!bad) return blocks;
+  return blocks.filter((b) => !(seqGt(b.right, sndMax) || seqLt(b.left, floor) || !seqLt(b.left, b.right)));
+}
+
 export class SackScoreboard {
   /** Total bytes SACKed above snd.una. */
   sackedBytes = 0;

@@ -22,6 +22,9 @@ export const FLAG_RST = 4;
 export const FLAG_PSH = 8;
 export const FLAG_ACK = 16;
 export const FLAG_URG = 32;
+/** RFC 3168: ECN-Echo and Congestion Window Reduced. */
+export const FLAG_ECE = 64;
+export const FLAG_CWR = 128;
 
 export type ParseResult = 'ok' | 'truncated' | 'badHeader' | 'badChecksum' | 'badOption';
 
@@ -48,6 +51,8 @@ export class SegmentView {
   /** -1 when absent. */
   wscale = -1;
   sackPermitted = false;
+  /** The ECN field of the IP header that carried the segment (set by TcpLayer.input; ecn.ts). */
+  ipEcn = 0;
   /** SACK blocks in option order; `sacks.length` is their number (objects reused). */
   readonly sacks: SackBlock[] = [];
   private readonly pool: SackBlock[] = [
@@ -79,6 +84,7 @@ export class SegmentView {
       i.tsEcr = this.tsEcr;
     }
     if (this.sacks.length > 0) i.sack = this.sacks.map((b) => ({ left: b.left, right: b.right }));
+    if (this.ipEcn !== 0) i.tos = this.ipEcn;
     return i;
   }
 

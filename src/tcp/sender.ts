@@ -5,9 +5,11 @@
  * silly-window avoidance, the peer's (scaled) window with RFC 9293's
  * SND.WL1/WL2 update rule, ACK processing with RTT samples (timestamps, or
  * Karn's one timed segment), the retransmission timer with exponential
- * backoff and a retry limit (ETIMEDOUT), and the persist timer with
- * zero-window probes (Linux's: an ACK with SEQ = SND.UNA − 1). Loss
- * recovery (fast retransmit, NewReno, SACK) lives in recovery.ts.
+ * backoff and a retry limit (ETIMEDOUT), the persist timer with
+ * zero-window probes (Linux's: an ACK with SEQ = SND.UNA − 1), and the
+ * congestion window's restart after idle (tcp_cwnd_restart). Loss recovery
+ * (fast retransmit, NewReno, SACK, undo of spurious reductions, the ECN-echo
+ * response) lives in recovery.ts, RACK-TLP in rack.ts.
  *
  * Sequence variables: SND.UNA (sndUna), SND.MAX (sndMax: the highest ever
  * sent — RFC 9293's SND.NXT as the peer sees it), and sndNxt, the next byte
@@ -19,12 +21,11 @@ import type { TcpConnection } from './connection.js';
 import { Rack } from './rack.js';
 import { LossRecovery } from './recovery.js';
 import { RttEstimator } from './rtt.js';
-import { SackScoreboard, type SackBlock } from './sack.js';
-import { FLAG_ACK, FLAG_FIN, FLAG_PSH, FLAG_SYN, type SegmentView } from './segment.js';
+import { SackScoreboard, believableSacks } from './sack.js';
+import { FLAG_ACK, FLAG_ECE, FLAG_FIN, FLAG_PSH, FLAG_SYN, type SegmentView } from './segment.js';
 import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import { tcpError } from './state.js';
 
-const EMPTY: never[] = [];
 const EMPTY_RING = new Uint8Array(0);
 const MIN_RING = 16 * 1024;
 /** Linux's TCP_RTO_MAX: the persist interval never exceeds it either. */
@@ -75,6 +76,8 @@ export class TcpSender {
   private rttStart = 0;
   /** When the SYN (or SYN-ACK) was first sent, for the handshake's RTT sample. */
   synSentAt = -1;
+  /** When data last left (Linux's lsndtime), for the restart after idle. */
+  private lastSendAt = 0;
 
   constructor(readonly c: TcpConnection) {
     const o = c.host.opts;
@@ -96,6 +99,7 @@ export class TcpSender {
     this.bufSeq = this.sndNxt;
     this.rec.recoveryPoint = iss;
     this.sack.reset(this.sndNxt);
+    this.lastSendAt = this.c.host.clock.now();
   }
 
   /** Sequence number just past the queued data (the FIN's, once queued). */
@@ -176,13 +180,22 @@ export class TcpSender {
       this.setWindow(wnd, seg.seq, ack);
     }
     this.probes = 0;
+    const rec = this.rec;
+    const tsEcr = c.tsOk && seg.hasTs && seg.tsEcr !== 0 ? seg.tsEcr : undefined;
+    // RFC 3168 §6.1.2 (tcp_ecn_rcv_ecn_echo): ECE counts on an ECN connection, never on a SYN.
+    const ece = c.ecnOk && (seg.flags & (FLAG_ECE | FLAG_SYN)) === FLAG_ECE && acked >= 0;
+    rec.eceAck = ece;
     let newlySacked = 0;
     let dsack = false;
     if (c.sackOk && acked >= 0) {
-      const r = this.sack.update(ack, this.validSacks(seg.sacks));
+      const blocks = believableSacks(seg.sacks, this.sndUna, this.sndMax, this.maxSndWnd);
+      const r = this.sack.update(ack, blocks);
       newlySacked = r.newlySacked;
       dsack = r.dsack;
-      if (r.dsack) stats.dsacksReceived++;
+      if (r.dsack) {
+        stats.dsacksReceived++;
+        rec.undo.onDsack(blocks[0]!.left, blocks[0]!.right);
+      }
     }
     if (acked > 0) {
       let rttMs: number | undefined;
@@ -199,7 +212,7 @@ export class TcpSender {
       this.bytesAcked += this.advance(ack);
       this.retries = 0;
       if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
-      this.rec.onNewAck(acked, rttMs, this.isCwndLimited(priorFlight));
+      rec.onNewAck(acked, rttMs, this.isCwndLimited(priorFlight), tsEcr);
       if (c.isClosed) return false;
       if (seqGt(this.sndMax, this.sndUna)) this.rtxTimer.arm(this.rtt.rto);
       else this.rtxTimer.cancel();
@@ -210,24 +223,16 @@ export class TcpSender {
       }
     } else if (acked === 0 && seqGt(this.sndMax, this.sndUna)) {
       const classic = seg.dataLen === 0 && (seg.flags & (FLAG_SYN | FLAG_FIN)) === 0 && wnd === prevWnd;
-      if (classic || newlySacked > 0) this.rec.onDupAck();
+      if (classic || newlySacked > 0) rec.onDupAck();
     }
-    if (acked >= 0 && this.rack.active) this.rack.onAck(ack, acked, dsack, c.tsOk && seg.hasTs && seg.tsEcr !== 0 ? seg.tsEcr : undefined);
+    if (dsack) rec.tryUndoDsack();
+    if (acked >= 0 && this.rack.active) this.rack.onAck(ack, acked, dsack, tsEcr);
+    if (ece) {
+      stats.ecnEceReceived++;
+      rec.onEce();
+    }
+    rec.eceAck = false;
     return true;
-  }
-
-  /**
-   * SACK blocks worth believing (Linux's tcp_is_sackblock_valid): none past
-   * SND.MAX, none reaching below SND.UNA − max window (a D-SACK first block
-   * may lie below the ACK). Allocates only when a block must go.
-   */
-  private validSacks(blocks: readonly SackBlock[]): readonly SackBlock[] {
-    if (blocks.length === 0) return EMPTY;
-    const floor = (this.sndUna - this.maxSndWnd) >>> 0;
-    let bad = false;
-    for (const b of blocks) if (seqGt(b.right, this.sndMax) || seqLt(b.left, floor) || !seqLt(b.left, b.right)) bad = true;
-    if (!bad) return blocks;
-    return blocks.filter((b) => !(seqGt(b.right, this.sndMax) || seqLt(b.left, floor) || !seqLt(b.left, b.right)));
   }
 
   /**
@@ -277,6 +282,7 @@ export class TcpSender {
     if (!c.canSendData()) return;
     const rec = this.rec;
     this.cwndLimited = false;
+    if (this.sndMax === this.sndUna && c.host.opts.slowStartAfterIdle) this.restartAfterIdle();
     for (let guard = 0; guard < 100_000; guard++) {
       const mss = c.maxPayload();
       const room = rec.window() - rec.pipe();
@@ -291,7 +297,7 @@ export class TcpSender {
         this.sndNxt = this.retransmitAt(x, limit);
         continue;
       }
-      const sackRecovery = rec.state === 'recovery' && c.sackOk;
+      const sackRecovery = rec.state === 'recovery' && c.sackOk && !rec.holdRetransmit;
       if (sackRecovery) {
         if (room < mss) break;
         const x = rec.nextLost();
@@ -313,8 +319,26 @@ export class TcpSender {
       }
       break;
     }
+    rec.holdRetransmit = false;
     this.armTimers();
     this.rack.schedule();
+  }
+
+  /**
+   * Linux's tcp_slow_start_after_idle_check: nothing in flight, new data to
+   * send and more than one RTO since data last left — the window the path
+   * allowed may no longer hold (RFC 7661 §4.1, RFC 5681 §4.1), so cwnd
+   * restarts (tcp_cwnd_restart).
+   */
+  private restartAfterIdle(): void {
+    if (!seqGt(this.dataEnd, this.sndMax)) return;
+    const idle = this.c.host.clock.now() - this.lastSendAt;
+    const rto = this.rtt.rto;
+    if (idle <= rto) return;
+    const rec = this.rec;
+    this.cc.restartAfterIdle(idle, rto, rec.state === 'recovery' || rec.cwrHigh !== undefined);
+    // Restarted once: the next check measures idleness from here.
+    this.lastSendAt = this.c.host.clock.now();
   }
 
   /** New data (and the FIN) at SND.MAX, if the windows, Nagle and SWS avoidance allow. */
@@ -360,6 +384,7 @@ export class TcpSender {
     this.emit(seq, len, fin, true);
     this.retransSegs++;
     this.c.host.stats.retransSegs++;
+    this.rec.undo.onRetransmit(seq, (seq + len + (fin ? 1 : 0)) >>> 0);
     this.rttSeq = undefined;
     if (!this.rtxTimer.armed) this.rtxTimer.arm(this.rtt.rto);
     return (seq + len + (fin ? 1 : 0)) >>> 0;
@@ -369,7 +394,9 @@ export class TcpSender {
     let flags = FLAG_ACK;
     if (fin) flags |= FLAG_FIN;
     if (len > 0 && (seq + len) >>> 0 === this.dataEnd) flags |= FLAG_PSH;
-    this.c.emit(seq, flags, len);
+    // RFC 3168 §6.1.5: ECT (and a queued CWR) only on new data, never on a retransmission.
+    this.c.emit(seq, flags, len, !retransmit && len > 0);
+    if (len > 0) this.lastSendAt = this.c.host.clock.now();
     this.rack.onTransmit(seq, (seq + len + (fin ? 1 : 0)) >>> 0, retransmit);
     if (!retransmit && len > 0 && !this.rtxTimer.armed) this.rtxTimer.arm(this.rtt.rto);
     if (fin && !this.rtxTimer.armed) this.rtxTimer.arm(this.rtt.rto);

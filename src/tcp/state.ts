@@ -74,11 +74,21 @@ export interface TcpOptions {
   /** SACK-permitted on SYNs (net.ipv4.tcp_sack). Default true. */
   sack?: boolean;
   /**
-   * RACK-TLP loss detection and tail loss probes (RFC 8985; Linux tcp_recovery = 1) when SACK is
-   * negotiated. Default false for now: without D-SACK undo of spurious reductions it costs goodput
-   * under heavy reordering (see test/tcp/rack.test.ts); the 3-dupack rule and RFC 6675 apply instead.
+   * RACK-TLP loss detection and tail loss probes (RFC 8985) when SACK is negotiated. Default true,
+   * as Linux (tcp_recovery = 1); false falls back to the 3-dupack rule and RFC 6675's IsLost.
    */
   rack?: boolean;
+  /**
+   * Slow start after idle (RFC 7661 §4.1's restart rule as Linux's tcp_slow_start_after_idle = 1,
+   * tcp_cwnd_restart): new data sent after more than one RTO with nothing in flight starts from
+   * cwnd halved per RTO idle, never below min(cwnd, the initial window). Default true.
+   */
+  slowStartAfterIdle?: boolean;
+  /**
+   * ECN (RFC 3168). false (default) is Linux's tcp_ecn = 2: ECN is used when the peer's SYN asks for
+   * it, never asked for; true is tcp_ecn = 1: our SYNs ask too.
+   */
+  ecn?: boolean;
   /** RFC 7323 timestamps (tcp_timestamps). Default true. */
   timestamps?: boolean;
   /** RFC 7323 window scaling (tcp_window_scaling). Default true. */
@@ -125,7 +135,9 @@ export type ResolvedTcpOptions = Required<Omit<TcpOptions, 'seed'>> & { seed: nu
 export function resolveTcpOptions(o: TcpOptions = {}): ResolvedTcpOptions {
   return {
     sack: o.sack ?? true,
-    rack: o.rack ?? false,
+    rack: o.rack ?? true,
+    slowStartAfterIdle: o.slowStartAfterIdle ?? true,
+    ecn: o.ecn ?? false,
     timestamps: o.timestamps ?? true,
     windowScaling: o.windowScaling ?? true,
     congestionControl: o.congestionControl ?? 'cubic',
@@ -178,8 +190,11 @@ export interface TcpInfo {
   sack: boolean;
   timestamps: boolean;
   cc: string;
-  /** Fast-recovery / loss state as Linux names ca_state: open, disorder, recovery, loss. */
+  /** Fast-recovery / loss state as Linux names ca_state: open, disorder, cwr, recovery, loss. */
   caState: string;
+  /** ECN negotiated (ss's `ecn`), and a CE mark seen (ss's `ecnseen`). */
+  ecn: boolean;
+  ecnSeen: boolean;
   /** Peer's advertised window in bytes (scaled). */
   sndWnd: number;
   /** Our advertised window in bytes. */
@@ -199,6 +214,8 @@ export interface TcpSegmentInfo {
   tsEcr?: number;
   /** SACK blocks carried (D-SACK first). */
   sack?: Array<{ left: number; right: number }>;
+  /** The IP header's ECN bits when not Not-ECT (2 = ECT(0), 3 = CE). */
+  tos?: number;
 }
 
 /** Counters named after Linux's `Tcp:` and `TcpExt:` lines where the concept matches. */
@@ -224,6 +241,26 @@ export interface TcpStats {
   renoRecoveries: number;
   dsacksReceived: number;
   dsacksSent: number;
+  /** Tail loss probes sent (RFC 8985 §7; Linux TCPLossProbes). */
+  lossProbes: number;
+  /** Reductions undone because every retransmission of the episode was D-SACKed (Linux TCPDSACKUndo). */
+  undoDsack: number;
+  /** Fast recoveries undone at their end because the ACK's TSecr predates the first retransmission (TCPFullUndo). */
+  undoRecovery: number;
+  /** Recoveries undone on a partial ACK whose TSecr proves a delayed original, no retransmission out (TCPPartialUndo). */
+  undoPartial: number;
+  /** Timeouts undone: the ACK after an RTO shows the original arrived (TSecr, or all retransmissions D-SACKed; TCPLossUndo). */
+  undoLoss: number;
+  /** Connections that negotiated ECN (RFC 3168). */
+  ecnNegotiated: number;
+  /** Data segments received with CE in the IP header (as IpExt InCEPkts, TCP's share). */
+  ecnCeReceived: number;
+  /** ACKs received with ECE on an ECN connection. */
+  ecnEceReceived: number;
+  /** Congestion-window reductions for ECE, at most one per window (Linux's tcp_enter_cwr). */
+  ecnCwndReductions: number;
+  /** Segments sent with CWR. */
+  ecnCwrSent: number;
   zeroWindowProbes: number;
   keepAliveProbes: number;
   timeWaitRecycled: number;
@@ -291,6 +328,16 @@ export function newTcpStats(): TcpStats {
     renoRecoveries: 0,
     dsacksReceived: 0,
     dsacksSent: 0,
+    lossProbes: 0,
+    undoDsack: 0,
+    undoRecovery: 0,
+    undoPartial: 0,
+    undoLoss: 0,
+    ecnNegotiated: 0,
+    ecnCeReceived: 0,
+    ecnEceReceived: 0,
+    ecnCwndReductions: 0,
+    ecnCwrSent: 0,
     zeroWindowProbes: 0,
     keepAliveProbes: 0,
     timeWaitRecycled: 0,

@@ -40,7 +40,7 @@ export interface TcpIpSender {
     dst: IPv4Address,
     protocol: 6,
     payload: Uint8Array,
-    opts?: { src?: IPv4Address; ttl?: number; dontFragment?: boolean; gsoSize?: number },
+    opts?: { src?: IPv4Address; ttl?: number; dontFragment?: boolean; gsoSize?: number; tos?: number },
   ): 'sent' | 'queued' | Error;
   /**
    * True if segments to `dst` may be larger than the MTU and sent with
@@ -146,6 +146,7 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
   private portCounter = 0;
   /** TIME-WAIT records (tcp_max_tw_buckets bounds them). */
   private readonly timeWaits: TimeWaitList;
+  private readonly sendOpts = { src: 0 as IPv4Address, dontFragment: true, gsoSize: 0, tos: 0 };
   private challengeWindowStart = Number.NEGATIVE_INFINITY;
   private challengeCount = 0;
 
@@ -161,12 +162,13 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
 
   // ---- TcpHost -------------------------------------------------------------
 
-  sendRaw(src: IPv4Address, dst: IPv4Address, segment: Uint8Array, gsoSize = 0): void {
-    if (gsoSize > 0) {
-      this.ip.sendIPv4(dst, 6, segment, { src, dontFragment: true, gsoSize });
-      return;
-    }
-    this.ip.sendIPv4(dst, 6, segment, { src, dontFragment: true });
+  sendRaw(src: IPv4Address, dst: IPv4Address, segment: Uint8Array, gsoSize = 0, tos = 0): void {
+    // One options object for every segment: IP reads it before sendIPv4 returns.
+    const o = this.sendOpts;
+    o.src = src;
+    o.gsoSize = gsoSize;
+    o.tos = tos;
+    this.ip.sendIPv4(dst, 6, segment, o);
   }
 
   gsoCapable(dst: IPv4Address): boolean {
@@ -357,8 +359,11 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
 
   // ---- input -------------------------------------------------------------------
 
-  /** A TCP segment (header + payload, borrowed) from `src` to our `dst`. */
-  input(src: IPv4Address, dst: IPv4Address, segment: Uint8Array, csumOk = false): void {
+  /**
+   * A TCP segment (header + payload, borrowed) from `src` to our `dst`;
+   * `tos` is the IP header's TOS byte (its ECN bits matter here, ecn.ts).
+   */
+  input(src: IPv4Address, dst: IPv4Address, segment: Uint8Array, csumOk = false, tos = 0): void {
     const stats = this.stats;
     stats.inSegs++;
     const v = this.view;
@@ -367,6 +372,7 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
       stats.drops[r]++;
       return;
     }
+    v.ipEcn = tos & 3;
     let isnHint: number | undefined;
     const c = this.lookup(dst, v.dstPort, src, v.srcPort);
     if (c !== undefined) {
@@ -572,6 +578,6 @@ function timeWaitInfo(tw: TimeWaitSock): TcpInfo {
   return {
     state: 'TIME-WAIT', localAddress: formatIPv4(tw.localAddress), localPort: tw.localPort, remoteAddress: formatIPv4(tw.remoteAddress), remotePort: tw.remotePort,
     cwnd: 0, ssthresh: undefined, srttMs: undefined, rttvarMs: 0, rtoMs: 0, mss: 0, retransmits: 0, bytesSent: 0, bytesAcked: 0, bytesReceived: 0,
-    sendQueue: 0, receiveQueue: 0, sack: false, timestamps: tw.tsOk, cc: '', caState: 'open', sndWnd: 0, rcvWnd: 0,
+    sendQueue: 0, receiveQueue: 0, sack: false, timestamps: tw.tsOk, cc: '', caState: 'open', sndWnd: 0, rcvWnd: 0, ecn: false, ecnSeen: false,
   };
 }

@@ -27,7 +27,7 @@
  *   a caller that wants to hold cwnd while application-limited should skip
  *   `onAck` for those ACKs.
  */
-import { INITIAL_SSTHRESH, initialWindow, slowStart, type CongestionControl } from './types.js';
+import { INITIAL_SSTHRESH, cwndRestart, initialWindow, slowStart, undoReduction, type CongestionControl } from './types.js';
 
 export const CUBIC_C = 0.4;
 export const CUBIC_BETA = 0.7;
@@ -173,6 +173,26 @@ export class Cubic implements CongestionControl {
     this.cwnd = this.mss;
     this.epochStart = undefined;
     this.afterTimeout = true;
+    this.frac = 0;
+  }
+
+  /**
+   * A reduction proved spurious: cwnd and ssthresh back (tcp_reno_undo_cwnd,
+   * which Linux's CUBIC uses). W_max keeps its reduced value as in Linux; the
+   * next CA epoch starts from the restored cwnd (K = 0 when cwnd ≥ W_max).
+   */
+  undo(priorCwnd: number, priorSsthresh: number): void {
+    undoReduction(this, priorCwnd, priorSsthresh);
+    this.epochStart = undefined;
+    this.frac = 0;
+    this.backedOff = false;
+    this.afterTimeout = false;
+  }
+
+  /** Restart after idle (tcp_cwnd_restart); the cubic epoch starts afresh from the restarted window. */
+  restartAfterIdle(idleMs: number, rtoMs: number, inReduction: boolean): void {
+    cwndRestart(this, this.mss, idleMs, rtoMs, inReduction);
+    this.epochStart = undefined;
     this.frac = 0;
   }
 

@@ -3,7 +3,7 @@ import { NewReno } from './newreno.js';
 import type { CongestionControl, CongestionControlName } from './types.js';
 
 export type { CongestionControl, CongestionControlName } from './types.js';
-export { initialWindow, INITIAL_SSTHRESH } from './types.js';
+export { currentSsthresh, initialWindow, INITIAL_SSTHRESH } from './types.js';
 export { NewReno } from './newreno.js';
 export { Cubic } from './cubic.js';
 

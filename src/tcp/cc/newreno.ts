@@ -16,7 +16,7 @@
  *   2*MSS), cwnd = 1*MSS (loss window). When the same segment times out again
  *   (no `onAck` in between) ssthresh is held constant (RFC 5681 §3.1).
  */
-import { INITIAL_SSTHRESH, initialWindow, slowStart, type CongestionControl } from './types.js';
+import { INITIAL_SSTHRESH, cwndRestart, initialWindow, slowStart, undoReduction, type CongestionControl } from './types.js';
 
 
 export class NewReno implements CongestionControl {
@@ -66,6 +66,17 @@ export class NewReno implements CongestionControl {
     if (!this.backedOff) this.ssthresh = Math.max(Math.floor(inFlight / 2), 2 * this.mss);
     this.backedOff = true;
     this.cwnd = this.mss;
+    this.bytesAcked = 0;
+  }
+
+  undo(priorCwnd: number, priorSsthresh: number): void {
+    undoReduction(this, priorCwnd, priorSsthresh);
+    this.bytesAcked = 0;
+    this.backedOff = false;
+  }
+
+  restartAfterIdle(idleMs: number, rtoMs: number, inReduction: boolean): void {
+    cwndRestart(this, this.mss, idleMs, rtoMs, inReduction);
     this.bytesAcked = 0;
   }
 

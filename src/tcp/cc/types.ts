@@ -14,6 +14,9 @@
  * - On leaving recovery (full ACK) call `onRecoveryExit(now)`: cwnd = ssthresh.
  * - On RTO call `onRetransmitTimeout(now, inFlight)`: ssthresh from flight,
  *   cwnd = 1 MSS (loss window, RFC 5681 §3.1).
+ * - A reduction found spurious (D-SACK, Eifel): `undo(priorCwnd, priorSsthresh)`
+ *   with the values saved before it (recovery.ts's undo bookkeeping).
+ * - New data after an idle period: `restartAfterIdle(idleMs, rtoMs, inReduction)`.
  */
 export type CongestionControlName = 'newreno' | 'cubic';
 
@@ -31,6 +34,10 @@ export interface CongestionControl {
   onRecoveryExit(now: number): void;
   /** Retransmission timeout: ssthresh from flight, cwnd = 1 MSS. */
   onRetransmitTimeout(now: number, inFlight: number): void;
+  /** A reduction proved spurious: back to at least the window and threshold saved before it. */
+  undo(priorCwnd: number, priorSsthresh: number): void;
+  /** New data after `idleMs` with nothing in flight (more than one RTO): cwnd restarts (see cwndRestart). */
+  restartAfterIdle(idleMs: number, rtoMs: number, inReduction: boolean): void;
   setMss(mss: number): void;
 }
 
@@ -57,4 +64,43 @@ export function slowStart(cc: { cwnd: number; readonly ssthresh: number }, acked
   const inc = Math.min(acked, ABC_L * mss, room);
   cc.cwnd += inc;
   return inc === room ? acked - inc : 0;
+}
+
+/**
+ * Linux's tcp_current_ssthresh: the threshold worth remembering before a
+ * change — ssthresh itself during a window reduction, otherwise at least 3/4
+ * of cwnd (the window is known to have worked).
+ */
+export function currentSsthresh(cc: { cwnd: number; ssthresh: number }, inReduction: boolean): number {
+  if (inReduction) return cc.ssthresh;
+  return Math.max(cc.ssthresh, Math.floor((cc.cwnd * 3) / 4));
+}
+
+/**
+ * Undo of a spurious reduction, as Linux's tcp_undo_cwnd_reduction with
+ * tcp_reno_undo_cwnd (CUBIC uses it too): cwnd = max(cwnd, prior cwnd),
+ * ssthresh = max(ssthresh, prior ssthresh). A prior ssthresh of 0 means the
+ * reduction was not to be undone (an ECN response: tcp_enter_cwr clears it).
+ */
+export function undoReduction(cc: { cwnd: number; ssthresh: number }, priorCwnd: number, priorSsthresh: number): void {
+  if (priorSsthresh === 0) return;
+  if (priorCwnd > cc.cwnd) cc.cwnd = priorCwnd;
+  if (priorSsthresh > cc.ssthresh) cc.ssthresh = priorSsthresh;
+}
+
+/**
+ * Restart after idle, as Linux's tcp_cwnd_restart (RFC 7661 §4.1, RFC 5681
+ * §4.1's restart window): ssthresh keeps what the old window proved
+ * (tcp_current_ssthresh), cwnd halves ⌈idle / RTO⌉ − 1 times, never below
+ * the restart window min(initial window, cwnd).
+ */
+export function cwndRestart(cc: { cwnd: number; ssthresh: number }, mss: number, idleMs: number, rtoMs: number, inReduction: boolean): void {
+  const restart = Math.min(initialWindow(mss), cc.cwnd);
+  cc.ssthresh = currentSsthresh(cc, inReduction);
+  let segs = Math.floor(cc.cwnd / mss);
+  const restartSegs = Math.floor(restart / mss);
+  let delta = idleMs;
+  // Linux counts cwnd in packets: `while ((delta -= rto) > 0 && cwnd > restart_cwnd) cwnd >>= 1`.
+  while ((delta -= rtoMs) > 0 && segs > restartSegs) segs >>= 1;
+  cc.cwnd = Math.max(segs * mss, restart);
 }
