@@ -30,6 +30,8 @@ const MIN_PTO_MS = 10;
 /** Recoveries a D-SACK-widened reordering window persists (RFC 8985 §6.2 step 4). */
 const REO_WND_PERSIST = 16;
 const MAX_REO_WND_MULT = 0xff;
+/** One jiffy at HZ = 1000, Linux's floor for a zero RTT sample. */
+const JIFFY_MS = 1;
 
 export class Rack {
   // ---- per-transmission records (ring, send-time order) ----
@@ -189,16 +191,22 @@ export class Rack {
       if (!(f & F_RETRANS) && prevFack !== undefined && seqLt(b, prevFack)) this.reordSeen = true;
       if (this.fack === undefined || seqGt(b, this.fack)) this.fack = b;
       const rtt = now - t;
-      if (f & F_RETRANS && rtt < this.minRtt) {
+      if (f & F_RETRANS) {
+        const echoedAt = tsEcr !== undefined && s.c.tsOk ? Math.floor(now) - seqDiff(s.c.tsNow(), tsEcr) : undefined;
+        // Newly cumulatively ACKed with an echo older than the retransmission: the original got there,
+        // and the retransmission's send time says nothing of this path (Linux's tcp_clean_rtx_queue
+        // skips tcp_rack_advance for tcp_skb_spurious_retrans). A SACKed one cannot be judged so:
+        // out-of-order arrivals leave TS.Recent behind.
+        if (seqLeq(b, una) && echoedAt !== undefined && echoedAt < Math.floor(t)) continue;
         // RFC 8985 §6.2 step 2 as Linux's tcp_rack_advance: a retransmission delivered sooner than
-        // min_rtt may be the original's ACK — ambiguous unless the echoed timestamp proves it
-        // answers the retransmission (out-of-order probes leave TS.Recent behind, so a stale echo
-        // alone does not disqualify).
-        if (tsEcr === undefined || !s.c.tsOk) continue;
-        const echoedAt = Math.floor(now) - seqDiff(s.c.tsNow(), tsEcr);
-        if (echoedAt < Math.floor(t)) continue;
+        // min_rtt may be the original's ACK — ambiguous unless the echo proves it answers the
+        // retransmission.
+        if (rtt < this.minRtt && (echoedAt === undefined || echoedAt < Math.floor(t))) continue;
       }
-      if (rtt < this.minRtt) this.minRtt = rtt;
+      // Linux's tcp_update_rtt_min takes a 0 µs sample as one jiffy (`rtt_us ? : jiffies_to_usecs(1)`):
+      // on the virtual clock a path with no delay either way measures exactly 0.
+      const minSample = rtt > 0 ? rtt : JIFFY_MS;
+      if (minSample < this.minRtt) this.minRtt = minSample;
       const order = this.orders[i]!;
       if (order > this.xmitOrder) {
         this.xmitOrder = order;

@@ -84,6 +84,19 @@ describe('RACK-TLP (RFC 8985)', () => {
     console.log('lost retransmission repaired in', ms, 'ms; retransmitted segments', s.stats.retransSegs);
   });
 
+  it('takes a zero RTT sample as one jiffy for min_RTT, as tcp_update_rtt_min', () => {
+    // No delay either way: on the virtual clock every round trip measures exactly 0 ms, and a
+    // min_RTT of 0 would leave RACK no reordering window however many D-SACK steps it took.
+    const p = twoStacks();
+    const { client, server, cc } = connectPair(p);
+    const data = pattern(200_000, 2);
+    const st = { off: 0 };
+    client.onWritable = () => pump(cc, data, st);
+    pump(cc, data, st);
+    runUntil(p.clock, () => server.bytes === data.length, 10_000, 1);
+    expect(rackOf(cc).minRtt).toBe(1);
+  });
+
   /**
    * 2 MB one way over a link that reorders heavily and drops nothing, with
    * RACK and with the 3-dupack rule; everything else (seeds, options) equal.
