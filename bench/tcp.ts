@@ -689,33 +689,35 @@ async function churn(n: number, gc: () => void): Promise<{ perSec: number; heapI
   return { perSec, heapIdle, heapAfter, heapExpired, timeWait };
 }
 
-async function benchScale(rows: BenchRow[]): Promise<void> {
+async function benchScale(rows: BenchRow[], most: number): Promise<void> {
   const gc = gcFunction();
-  const nodeN = 8000; // two descriptors a connection under a 20,000 ulimit
+  const nodeN = Math.min(8000, most); // two descriptors a connection under a 20,000 ulimit
   const nodeRate = await nodeNetOpens(nodeN);
+  const mid = Math.max(1000, Math.min(10_000, Math.round(most / 10)));
   const small = await scaleOnce(1000, gc);
-  const large = await scaleOnce(10_000, gc);
-  const huge = await scaleOnce(100_000, gc);
-  const one = await churn(100_000, gc);
-  const ref = `(d) Node net, ${nodeN.toLocaleString('en')} connections over 127.0.0.1: opened/s`;
+  const large = await scaleOnce(mid, gc);
+  const huge = await scaleOnce(most, gc);
+  const one = await churn(most, gc);
+  const n = (x: number): string => x.toLocaleString('en');
+  const ref = `(d) Node net, ${n(nodeN)} connections over 127.0.0.1: opened/s`;
   const r2 = '(d) 1,000 connections: heap B per idle endpoint';
   rows.push({ path: ref, metric: 'conn/s', value: nodeRate, reference: ref, ratio: 1 });
   rows.push({ path: '(d) 1,000 connections: opened/s', metric: 'conn/s', value: small.opensPerSec, reference: ref, ratio: small.opensPerSec / nodeRate });
-  rows.push({ path: '(d) 10,000 connections: opened/s', metric: 'conn/s', value: large.opensPerSec, reference: ref, ratio: large.opensPerSec / nodeRate });
-  rows.push({ path: '(d) 100,000 connections: opened/s (target ≥ 1.0)', metric: 'conn/s', value: huge.opensPerSec, reference: ref, ratio: huge.opensPerSec / nodeRate });
+  rows.push({ path: `(d) ${n(mid)} connections: opened/s`, metric: 'conn/s', value: large.opensPerSec, reference: ref, ratio: large.opensPerSec / nodeRate });
+  rows.push({ path: `(d) ${n(most)} connections: opened/s (target ≥ 1.0)`, metric: 'conn/s', value: huge.opensPerSec, reference: ref, ratio: huge.opensPerSec / nodeRate });
   rows.push({ path: r2, metric: 'bytes', value: small.heapPerEndpoint, reference: r2, ratio: 1 });
-  rows.push({ path: '(d) 10,000 connections: heap B per idle endpoint', metric: 'bytes', value: large.heapPerEndpoint, reference: r2, ratio: large.heapPerEndpoint / small.heapPerEndpoint });
-  rows.push({ path: '(d) 100,000 connections: heap B per idle endpoint (target ≤ 4096, flat)', metric: 'bytes', value: huge.heapPerEndpoint, reference: r2, ratio: huge.heapPerEndpoint / small.heapPerEndpoint });
+  rows.push({ path: `(d) ${n(mid)} connections: heap B per idle endpoint`, metric: 'bytes', value: large.heapPerEndpoint, reference: r2, ratio: large.heapPerEndpoint / small.heapPerEndpoint });
+  rows.push({ path: `(d) ${n(most)} connections: heap B per idle endpoint (target ≤ 4096, flat)`, metric: 'bytes', value: huge.heapPerEndpoint, reference: r2, ratio: huge.heapPerEndpoint / small.heapPerEndpoint });
   const idleRef = '(d) churn: heap before, idle';
   rows.push({ path: idleRef, metric: 'MB', value: one.heapIdle / 1e6, reference: idleRef, ratio: 1 });
-  rows.push({ path: `(d) churn: heap after 100,000 one-shot connections, ${one.timeWait.toLocaleString('en')} in TIME-WAIT (target ≤ 2×)`, metric: 'MB', value: one.heapAfter / 1e6, reference: idleRef, ratio: one.heapAfter / one.heapIdle });
+  rows.push({ path: `(d) churn: heap after ${n(most)} one-shot connections, ${n(one.timeWait)} in TIME-WAIT (target ≤ 2×)`, metric: 'MB', value: one.heapAfter / 1e6, reference: idleRef, ratio: one.heapAfter / one.heapIdle });
   rows.push({ path: '(d) churn: heap once every TIME-WAIT record expired (no leak: ≈ 1×)', metric: 'MB', value: one.heapExpired / 1e6, reference: idleRef, ratio: one.heapExpired / one.heapIdle });
   rows.push({ path: '(d) churn: one-shot connections/s (open, request, answer, close)', metric: 'conn/s', value: one.perSec, reference: ref, ratio: one.perSec / nodeRate });
   process.stdout.write(
     `(d) Node net ${nodeRate.toFixed(0)} conn/s; wirelab 1k: ${small.opensPerSec.toFixed(0)} conn/s, ${small.heapPerEndpoint.toFixed(0)} B/endpoint; ` +
-      `10k: ${large.opensPerSec.toFixed(0)} conn/s, ${large.heapPerEndpoint.toFixed(0)} B/endpoint; ` +
-      `100k: ${huge.opensPerSec.toFixed(0)} conn/s, ${huge.heapPerEndpoint.toFixed(0)} B/endpoint; ` +
-      `churn 100k: ${one.perSec.toFixed(0)}/s, heap ${(one.heapIdle / 1e6).toFixed(1)} → ${(one.heapAfter / 1e6).toFixed(1)} MB with ${one.timeWait} in TIME-WAIT → ${(one.heapExpired / 1e6).toFixed(1)} MB after\n`,
+      `${n(mid)}: ${large.opensPerSec.toFixed(0)} conn/s, ${large.heapPerEndpoint.toFixed(0)} B/endpoint; ` +
+      `${n(most)}: ${huge.opensPerSec.toFixed(0)} conn/s, ${huge.heapPerEndpoint.toFixed(0)} B/endpoint; ` +
+      `churn ${n(most)}: ${one.perSec.toFixed(0)}/s, heap ${(one.heapIdle / 1e6).toFixed(1)} → ${(one.heapAfter / 1e6).toFixed(1)} MB with ${one.timeWait} in TIME-WAIT → ${(one.heapExpired / 1e6).toFixed(1)} MB after\n`,
   );
 }
 
@@ -724,6 +726,7 @@ async function benchScale(rows: BenchRow[]): Promise<void> {
 export const FLAGS = {
   seconds: { type: 'number', default: 10, min: 1, max: 60, help: 'length of each timed transfer' },
   only: { type: 'list', meta: 'a,b,c,d,e', choices: ['a', 'b', 'c', 'd', 'e'], help: 'run only these parts (default all)' },
+  connections: { type: 'number', default: 100_000, min: 1000, max: 200_000, help: '(d): the largest connection count and the churn length' },
 } as const;
 
 /** What each part runs in its containers; (c) and (d) are in memory. */
@@ -745,7 +748,7 @@ export async function main(args: string[]): Promise<void> {
     if (only.has('a')) await benchBulk(rows, seconds);
     if (only.has('b')) await benchLossy(rows, seconds);
     if (only.has('c')) await benchMemory(rows, seconds);
-    if (only.has('d')) await benchScale(rows);
+    if (only.has('d')) await benchScale(rows, opts.flags.connections);
     if (only.has('e')) await benchRoundTrips(rows, seconds, (subnet, o) => wirelabSite(subnet, o));
   } finally {
     clock.close();

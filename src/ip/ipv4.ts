@@ -323,8 +323,9 @@ export class IpLayer {
     }
     // Longer than the MTU allows (plus the header and one tag): dropped, as
     // a NIC or veth does (is_skb_forwardable: mtu + hard_header_len +
-    // VLAN_HLEN). GSO super-frames from a vnet_hdr port are exempt.
-    if (len > iface.mtu + 18 && (rxFlags & RX_VNET_META) === 0 && !(iface.port.vnetHdr && len <= 65535 + 18)) {
+    // VLAN_HLEN). Only GSO super-frames (their virtio_net_hdr says so) are
+    // exempt — not any frame that happens to arrive on a vnet_hdr port.
+    if (len > iface.mtu + 18 && (rxFlags & RX_VNET_META) === 0) {
       return this.drop('oversize');
     }
     if (type === ETHERTYPE.IPV4) return this.input(buf, off + hdr, len - hdr, iface, linkBroadcast, rxFlags);

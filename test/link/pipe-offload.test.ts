@@ -70,6 +70,16 @@ describe('offload pipe', () => {
     expect(b.stats.rxBytes).toBe(60);
   });
 
+  it('a frame over the MTU without GSO metadata is dropped as oversize on an offload port too (is_skb_forwardable)', () => {
+    const clock = new VirtualClock();
+    const { a, server } = pair(clock, true);
+    const big = new Uint8Array(3000);
+    big.set([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x00, 0x5e, 0x10, 0x00, 0x99, 0x08, 0x00]);
+    a.peer.send(big, 0, big.length, -1);
+    clock.advance(1);
+    expect(server.ip.stats.drops.oversize).toBe(1);
+  });
+
   it('TCP crosses as super-frames with partial checksums, and 4 MB arrive intact', async () => {
     const clock = new VirtualClock();
     const { server, client, a } = pair(clock, true);
