@@ -73,7 +73,7 @@ describe.each(Object.entries(ENTRY_POINTS))('%s', (_label, argv) => {
     const r = await spawnRun(argv(['tcp', '--seconds', '3', '--bogus']), env());
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe('bench/tcp: unknown option --bogus; valid options: --seconds N, --only a,b,c,d,e, --save, --help\n');
+    expect(r.stderr).toBe('bench/tcp: unknown option --bogus; valid options: --seconds N, --only a,b,c,d,e, --connections N, --save, --help\n');
     assertNothingCreated(before);
   });
 
