@@ -33,14 +33,23 @@ const MAX_REO_WND_MULT = 0xff;
 /** One jiffy at HZ = 1000, Linux's floor for a zero RTT sample. */
 const JIFFY_MS = 1;
 
+/**
+ * The records start empty and are allocated on the first transmission: an
+ * idle connection (most of 100,000) then carries none of the ~2.3 KB that
+ * 64 records take.
+ */
+const NO_F64 = new Float64Array(0);
+const NO_U8 = new Uint8Array(0);
+const FIRST_CAPACITY = 16;
+
 export class Rack {
   // ---- per-transmission records (ring, send-time order) ----
-  private seqs = new Float64Array(64);
-  private ends = new Float64Array(64);
-  private times = new Float64Array(64);
-  private flags = new Uint8Array(64);
+  private seqs = NO_F64;
+  private ends = NO_F64;
+  private times = NO_F64;
+  private flags = NO_U8;
   /** Transmission order: the tie-break between segments sent in the same clock tick (RACK_sent_after). */
-  private orders = new Float64Array(64);
+  private orders = NO_F64;
   private txCount = 0;
   private head = 0;
   private n = 0;
@@ -124,11 +133,12 @@ export class Rack {
 
   private grow(): void {
     const cap = this.seqs.length;
-    const seqs = new Float64Array(cap * 2);
-    const ends = new Float64Array(cap * 2);
-    const times = new Float64Array(cap * 2);
-    const flags = new Uint8Array(cap * 2);
-    const orders = new Float64Array(cap * 2);
+    const next = cap === 0 ? FIRST_CAPACITY : cap * 2;
+    const seqs = new Float64Array(next);
+    const ends = new Float64Array(next);
+    const times = new Float64Array(next);
+    const flags = new Uint8Array(next);
+    const orders = new Float64Array(next);
     for (let k = 0; k < this.n; k++) {
       const i = (this.head + k) & (cap - 1);
       seqs[k] = this.seqs[i]!;
