@@ -137,8 +137,12 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
   /** Called with every segment in and out of a connection (for tests and tools). */
   probe: TcpProbe | null = null;
   readonly scratch = new Uint8Array(60 + 65535);
-  /** Connections and TIME-WAIT records by a hash of their 4-tuple (`tupleKey`), matched in full in the bucket. */
-  private readonly table = new Map<number, Array<TcpConnection | TimeWaitSock>>();
+  /**
+   * Connections and TIME-WAIT records by a hash of their 4-tuple (`tupleKey`),
+   * matched in full; a bucket is the one entry itself, or an array only when
+   * hashes collide (an array per entry was ~50 bytes of every TIME-WAIT record).
+   */
+  private readonly table = new Map<number, TcpConnection | TimeWaitSock | Array<TcpConnection | TimeWaitSock>>();
   private readonly all = new Set<TcpConnection>();
   private readonly listeners = new Map<number, TcpListener[]>();
   private readonly view = new SegmentView();
@@ -242,11 +246,16 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
 
   private unregister(c: TcpConnection | TimeWaitSock): void {
     const key = tupleKey(c.remoteAddress, c.remotePort, c.localPort);
-    const list = this.table.get(key);
-    if (list === undefined) return;
-    const i = list.indexOf(c);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.table.delete(key);
+    const slot = this.table.get(key);
+    if (slot === undefined) return;
+    if (!Array.isArray(slot)) {
+      if (slot === c) this.table.delete(key);
+      return;
+    }
+    const i = slot.indexOf(c);
+    if (i >= 0) slot.splice(i, 1);
+    if (slot.length === 1) this.table.set(key, slot[0]!);
+    else if (slot.length === 0) this.table.delete(key);
   }
 
   // ---- sockets ---------------------------------------------------------------
@@ -330,17 +339,22 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
 
   private register(c: TcpConnection | TimeWaitSock): void {
     const key = tupleKey(c.remoteAddress, c.remotePort, c.localPort);
-    const list = this.table.get(key);
-    if (list === undefined) this.table.set(key, [c]);
-    else list.push(c);
+    const slot = this.table.get(key);
+    if (slot === undefined) this.table.set(key, c);
+    else if (Array.isArray(slot)) slot.push(c);
+    else this.table.set(key, [slot, c]);
     if (c instanceof TcpConnection) this.all.add(c);
   }
 
   private lookup(local: IPv4Address, lport: number, remote: IPv4Address, rport: number): TcpConnection | TimeWaitSock | undefined {
-    const list = this.table.get(tupleKey(remote, rport, lport));
-    if (list === undefined) return undefined;
-    for (let i = 0; i < list.length; i++) {
-      const c = list[i]!;
+    const slot = this.table.get(tupleKey(remote, rport, lport));
+    if (slot === undefined) return undefined;
+    if (!Array.isArray(slot)) {
+      const c = slot;
+      return c.localPort === lport && c.localAddress === local && c.remoteAddress === remote && c.remotePort === rport ? c : undefined;
+    }
+    for (let i = 0; i < slot.length; i++) {
+      const c = slot[i]!;
       if (c.localPort === lport && c.localAddress === local && c.remoteAddress === remote && c.remotePort === rport) return c;
     }
     return undefined;

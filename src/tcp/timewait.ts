@@ -39,7 +39,10 @@ const OOW_ACK_INTERVAL_MS = 500;
 const NO_SACK: never[] = [];
 
 export class TimeWaitSock {
-  readonly state = 'TIME-WAIT' as const;
+  /** On the prototype, not in every record. */
+  get state(): 'TIME-WAIT' {
+    return 'TIME-WAIT';
+  }
   /** When the record expires (ms on the layer's clock). */
   expiresAt = 0;
   /** @internal Links of the expiry list. */
