@@ -14,8 +14,8 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { impair } from '../../src/link/impair.js';
 import { PcapngWriter, readCapture } from '../../src/link/pcap.js';
-import { createPipe } from '../../src/link/pipe.js';
-import { VNET_HDR_LEN, type RxBatch } from '../../src/link/port.js';
+import { createPipe, type PipePort } from '../../src/link/pipe.js';
+import { VNET_HDR_LEN, type Port, type RxBatch } from '../../src/link/port.js';
 import { createStack } from '../../src/stack.js';
 import { Bridge } from '../../src/switch/bridge.js';
 import { VirtualClock } from '../../src/time/index.js';
@@ -30,6 +30,25 @@ function pair(clock: VirtualClock, offload: boolean) {
   const client = createStack({ clock, name: 'cli' });
   client.addInterface(b, { addresses: ['10.250.0.2/24'] });
   return { a, b, server, client };
+}
+
+/**
+ * A client on an offload pipe and a server on a second pipe (offload or not),
+ * joined by a wirelab switch; `wrap` may put something (an impairment) in
+ * front of the server's switch port.
+ */
+function switched<P extends Port = PipePort>(clock: VirtualClock, serverOffload: boolean, wrap: (p: PipePort) => P = (p) => p as unknown as P) {
+  const bridge = new Bridge({ clock, name: 'sw' });
+  const [cEnd, cPort] = createPipe(clock, { offload: true });
+  const [sEnd, sPort] = createPipe(clock, { offload: serverOffload });
+  const toServer = wrap(sPort);
+  bridge.addPort(cPort);
+  bridge.addPort(toServer);
+  const client = createStack({ clock, name: 'cli' });
+  client.addInterface(cEnd, { addresses: ['10.250.0.2/24'] });
+  const server = createStack({ clock, name: 'srv' });
+  server.addInterface(sEnd, { addresses: ['10.250.0.1/24'] });
+  return { bridge, sEnd, sPort, toServer, client, server };
 }
 
 /** Sends `data` client → server over the socket API and runs the virtual clock until the server has it all. */
@@ -105,15 +124,7 @@ describe('offload pipe', () => {
 
   it('a switch between an offload pipe and a plain one segments the super-frames, each with a valid TCP checksum', async () => {
     const clock = new VirtualClock();
-    const bridge = new Bridge({ clock, name: 'mixed' });
-    const [cEnd, cPort] = createPipe(clock, { offload: true });
-    const [sEnd, sPort] = createPipe(clock);
-    bridge.addPort(cPort);
-    bridge.addPort(sPort);
-    const client = createStack({ clock, name: 'cli' });
-    client.addInterface(cEnd, { addresses: ['10.250.0.2/24'] });
-    const server = createStack({ clock, name: 'srv' });
-    server.addInterface(sEnd, { addresses: ['10.250.0.1/24'] });
+    const { sEnd, client, server } = switched(clock, false);
     const sizes: number[] = [];
     let badSums = 0;
     const deliver = sEnd.onReceive!;
@@ -147,16 +158,7 @@ describe('offload pipe', () => {
 
   it('an impaired link cuts super-frames into the segments they stand for: loss hits segments, and 2 MB still arrive intact', async () => {
     const clock = new VirtualClock();
-    const bridge = new Bridge({ clock, name: 'lossy' });
-    const [cEnd, cPort] = createPipe(clock, { offload: true });
-    const [sEnd, sPort] = createPipe(clock, { offload: true });
-    const toServer = impair(sPort, clock, { loss: 0.01, delayMs: 5, seed: 7 });
-    bridge.addPort(cPort);
-    bridge.addPort(toServer);
-    const client = createStack({ clock, name: 'cli' });
-    client.addInterface(cEnd, { addresses: ['10.250.0.2/24'] });
-    const server = createStack({ clock, name: 'srv' });
-    server.addInterface(sEnd, { addresses: ['10.250.0.1/24'] });
+    const { toServer, client, server } = switched(clock, true, (p) => impair(p, clock, { loss: 0.01, delayMs: 5, seed: 7 }));
     const data = randomBytes(2 * 1024 * 1024);
     const got = await transfer(clock, server, client, data);
     expect(sha(got)).toBe(sha(data));
@@ -169,15 +171,7 @@ describe('offload pipe', () => {
 
   it('a capture of an offload link shows the super-frames with their checksums completed, and tshark finds none bad', async () => {
     const clock = new VirtualClock();
-    const bridge = new Bridge({ clock, name: 'cap' });
-    const [cEnd, cPort] = createPipe(clock, { offload: true });
-    const [sEnd, sPort] = createPipe(clock, { offload: true });
-    bridge.addPort(cPort);
-    bridge.addPort(sPort);
-    const client = createStack({ clock, name: 'cli' });
-    client.addInterface(cEnd, { addresses: ['10.250.0.2/24'] });
-    const server = createStack({ clock, name: 'srv' });
-    server.addInterface(sEnd, { addresses: ['10.250.0.1/24'] });
+    const { bridge, sPort, client, server } = switched(clock, true);
     const out = new PassThrough();
     const chunks: Buffer[] = [];
     out.on('data', (c: Buffer) => chunks.push(c));
