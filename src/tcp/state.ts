@@ -101,7 +101,7 @@ export interface TcpOptions {
    * connection skips TIME-WAIT and is gone once its last ACK is out, counted
    * in `timeWaitOverflow` (Linux's TCPTimeWaitOverflow). Default 131072,
    * what Linux sizes it to on a 4 GB machine; a record (src/tcp/timewait.ts)
-   * costs about 300 heap bytes, so a full table is about 40 MB.
+   * costs about 200 heap bytes, so a full table is about 26 MB.
    */
   maxTimeWait?: number;
   minRtoMs?: number;

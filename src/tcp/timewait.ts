@@ -15,8 +15,14 @@
  * Every record lives exactly 2·MSL from its last (re)start, so the records
  * expire in the order they were (re)started: they sit in one list in that
  * order, and one Timer for the whole layer fires at the head's expiry (the
- * job Linux's timer wheel does for tw socks). A record is its fields and two
- * links — about 150 bytes, against a whole connection's few KB.
+ * job Linux's timer wheel does for tw socks).
+ *
+ * Memory: the 32-bit fields (addresses, SND.NXT, RCV.NXT, TS.Recent, the
+ * timestamp offset) and the two times live in the list's typed slabs, at the
+ * record's slot. As object fields most of them would be numbers V8 boxes
+ * one by one (anything past 2^30); in the slabs a record is its ports, its
+ * window, its links and its slot — about 120 bytes with its table entry,
+ * against a whole connection's few KB.
  */
 import type { IPv4Address } from '../wire/address.js';
 import { Timer, type TimerScheduler } from '../time/index.js';
@@ -38,35 +44,61 @@ export interface TimeWaitHost {
 const OOW_ACK_INTERVAL_MS = 500;
 const NO_SACK: never[] = [];
 
+/** Uint32 slab fields of a record (U32_FIELDS per slot). */
+const U_LOCAL = 0;
+const U_REMOTE = 1;
+const U_SND_NXT = 2;
+const U_RCV_NXT = 3;
+const U_TS_RECENT = 4;
+const U_TS_OFFSET = 5;
+const U32_FIELDS = 6;
+/** Float64 slab fields of a record (F64_FIELDS per slot). */
+const F_EXPIRES = 0;
+const F_LAST_OOW_ACK = 1;
+const F64_FIELDS = 2;
+
 export class TimeWaitSock {
-  /** On the prototype, not in every record. */
-  get state(): 'TIME-WAIT' {
-    return 'TIME-WAIT';
-  }
-  /** When the record expires (ms on the layer's clock). */
-  expiresAt = 0;
   /** @internal Links of the expiry list. */
   prev: TimeWaitSock | null = null;
   /** @internal */
   next: TimeWaitSock | null = null;
-  private lastOowAckAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly list: TimeWaitList,
-    readonly localAddress: IPv4Address,
+    /** @internal The record's slot in the list's slabs; -1 once ended. */
+    public slot: number,
     readonly localPort: number,
-    readonly remoteAddress: IPv4Address,
     readonly remotePort: number,
-    /** SND.NXT: our FIN's sequence number + 1. */
-    readonly sndNxt: number,
-    /** RCV.NXT: the peer's FIN's sequence number + 1. */
-    readonly rcvNxt: number,
     /** The raw 16-bit window field our ACKs carry. */
     private readonly window: number,
     readonly tsOk: boolean,
-    readonly tsRecent: number,
-    private readonly tsOffset: number,
   ) {}
+
+  /** On the prototype, not in every record. */
+  get state(): 'TIME-WAIT' {
+    return 'TIME-WAIT';
+  }
+  get localAddress(): IPv4Address {
+    return this.list.u32[this.slot * U32_FIELDS + U_LOCAL]!;
+  }
+  get remoteAddress(): IPv4Address {
+    return this.list.u32[this.slot * U32_FIELDS + U_REMOTE]!;
+  }
+  /** SND.NXT: our FIN's sequence number + 1. */
+  get sndNxt(): number {
+    return this.list.u32[this.slot * U32_FIELDS + U_SND_NXT]!;
+  }
+  /** RCV.NXT: the peer's FIN's sequence number + 1. */
+  get rcvNxt(): number {
+    return this.list.u32[this.slot * U32_FIELDS + U_RCV_NXT]!;
+  }
+  get tsRecent(): number {
+    return this.list.u32[this.slot * U32_FIELDS + U_TS_RECENT]!;
+  }
+  /** When the record expires (ms on the layer's clock); -1 once it has ended. */
+  get expiresAt(): number {
+    return this.slot < 0 ? -1 : this.list.f64[this.slot * F64_FIELDS + F_EXPIRES]!;
+  }
 
   /** A segment for this 4-tuple that is not a SYN opening a new incarnation. */
   input(v: SegmentView): void {
@@ -81,8 +113,10 @@ export class TimeWaitSock {
       return;
     }
     const now = this.list.host.clock.now();
-    if (now - this.lastOowAckAt < OOW_ACK_INTERVAL_MS) return;
-    this.lastOowAckAt = now;
+    const f = this.list.f64;
+    const at = this.slot * F64_FIELDS + F_LAST_OOW_ACK;
+    if (now - f[at]! < OOW_ACK_INTERVAL_MS) return;
+    f[at] = now;
     this.sendAck();
   }
 
@@ -100,7 +134,7 @@ export class TimeWaitSock {
   private sendAck(): void {
     const h = this.list.host;
     const buf = h.scratch;
-    const tsVal = (Math.floor(h.clock.now()) + this.tsOffset) >>> 0;
+    const tsVal = (Math.floor(h.clock.now()) + this.list.u32[this.slot * U32_FIELDS + U_TS_OFFSET]!) >>> 0;
     const hl = 20 + writeDataOptions(buf, 20, this.tsOk, tsVal, this.tsRecent, NO_SACK, 0);
     finishSegment(buf, hl, hl, { srcPort: this.localPort, dstPort: this.remotePort, seq: this.sndNxt, ack: this.rcvNxt, flags: FLAG_ACK, window: this.window }, this.localAddress, this.remoteAddress);
     h.stats.outSegs++;
@@ -110,6 +144,13 @@ export class TimeWaitSock {
 
 /** The layer's TIME-WAIT records in expiry order, and the one Timer that ends them. */
 export class TimeWaitList {
+  /** @internal The records' 32-bit fields, U32_FIELDS per slot. */
+  u32 = new Uint32Array(0);
+  /** @internal The records' times, F64_FIELDS per slot. */
+  f64 = new Float64Array(0);
+  /** Slots of ended records, reused first. */
+  private free: number[] = [];
+  private slots = 0;
   private head: TimeWaitSock | null = null;
   private tail: TimeWaitSock | null = null;
   private count = 0;
@@ -128,10 +169,34 @@ export class TimeWaitList {
     localAddress: IPv4Address, localPort: number, remoteAddress: IPv4Address, remotePort: number,
     sndNxt: number, rcvNxt: number, window: number, tsOk: boolean, tsRecent: number, tsOffset: number,
   ): TimeWaitSock {
-    const tw = new TimeWaitSock(this, localAddress, localPort, remoteAddress, remotePort, sndNxt, rcvNxt, window, tsOk, tsRecent, tsOffset);
+    const slot = this.free.pop() ?? this.newSlot();
+    const u = slot * U32_FIELDS;
+    this.u32[u + U_LOCAL] = localAddress;
+    this.u32[u + U_REMOTE] = remoteAddress;
+    this.u32[u + U_SND_NXT] = sndNxt;
+    this.u32[u + U_RCV_NXT] = rcvNxt;
+    this.u32[u + U_TS_RECENT] = tsRecent;
+    this.u32[u + U_TS_OFFSET] = tsOffset;
+    this.f64[slot * F64_FIELDS + F_LAST_OOW_ACK] = Number.NEGATIVE_INFINITY;
+    const tw = new TimeWaitSock(this, slot, localPort, remotePort, window, tsOk);
     this.append(tw);
     this.count++;
     return tw;
+  }
+
+  /** A slot past the last one, growing the slabs (doubling) when they are full. */
+  private newSlot(): number {
+    const slot = this.slots++;
+    if (slot * U32_FIELDS >= this.u32.length) {
+      const cap = Math.max(64, 2 * (this.u32.length / U32_FIELDS));
+      const u32 = new Uint32Array(cap * U32_FIELDS);
+      u32.set(this.u32);
+      const f64 = new Float64Array(cap * F64_FIELDS);
+      f64.set(this.f64);
+      this.u32 = u32;
+      this.f64 = f64;
+    }
+    return slot;
   }
 
   /** @internal 2·MSL again from now: to the tail, which keeps the list in expiry order. */
@@ -142,12 +207,21 @@ export class TimeWaitList {
 
   /** @internal */
   end(tw: TimeWaitSock): void {
-    if (tw.expiresAt < 0) return; // already ended
+    if (tw.slot < 0) return; // already ended
     this.unlink(tw);
-    tw.expiresAt = -1;
-    this.count--;
-    if (this.head === null) this.timer.cancel();
+    // The table forgets the tuple before the slot (which holds the addresses) is given up.
     this.host.timeWaitOver(tw);
+    this.free.push(tw.slot);
+    tw.slot = -1;
+    this.count--;
+    if (this.head === null) {
+      this.timer.cancel();
+      // The last record gone: give the slabs back too (a burst of closes should not hold memory for good).
+      this.u32 = new Uint32Array(0);
+      this.f64 = new Float64Array(0);
+      this.free = [];
+      this.slots = 0;
+    }
   }
 
   /** Every record, oldest first. */
@@ -156,7 +230,7 @@ export class TimeWaitList {
   }
 
   private append(tw: TimeWaitSock): void {
-    tw.expiresAt = this.host.clock.now() + 2 * this.host.opts.msl;
+    this.f64[tw.slot * F64_FIELDS + F_EXPIRES] = this.host.clock.now() + 2 * this.host.opts.msl;
     tw.prev = this.tail;
     tw.next = null;
     if (this.tail !== null) this.tail.next = tw;
