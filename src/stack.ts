@@ -58,6 +58,8 @@ export interface InterfaceOptions {
   mtu?: number;
   /** Send a gratuitous ARP for each address (Linux does on link up). Default true. */
   announce?: boolean;
+  /** One ACK per received batch's run of in-order segments, as GRO (ethtool -K gro). Default: the port's own (on for a TAP). */
+  gro?: boolean;
 }
 
 export interface RouteOptions {
@@ -129,6 +131,7 @@ export class Stack {
     this.ip.register(IP_PROTOCOL.TCP, (datagram, hl, _iface, csumOk) => {
       this.tcpLayer.input(readIPv4(datagram, 12), readIPv4(datagram, 16), datagram.subarray(hl), csumOk, datagram[1]!);
     });
+    this.ip.onBatch(this.tcpLayer.batch);
     this.icmp.onTransportError(IP_PROTOCOL.TCP, (q, type, code, _from, mtu) => {
       if (q.srcPort === undefined || q.dstPort === undefined) return;
       const t = q.transport;
@@ -208,7 +211,7 @@ export class Stack {
     const mtu = opts.mtu ?? 1500;
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw Object.assign(new Error(`MTU ${mtu} is outside 68..65535`), { code: 'EINVAL' });
     const cidrs = (opts.addresses ?? []).map((a) => parseCidr(a));
-    const iface = new NetInterface(name, index, port, mac, mtu);
+    const iface = new NetInterface(name, index, port, mac, mtu, opts.gro ?? port.gro === true);
     this.ip.addInterface(iface);
     for (const c of cidrs) this.addAddress(name, `${formatIPv4(c.address)}/${c.prefixLength}`, opts.announce ?? true);
     return iface;

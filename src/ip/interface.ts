@@ -42,6 +42,8 @@ export class NetInterface {
     readonly port: Port,
     readonly mac: Mac,
     public mtu: number,
+    /** Merge a received batch's in-order TCP segments (ethtool's generic-receive-offload). */
+    public gro = port.gro === true,
   ) {}
 
   addAddress(address: IPv4Address, prefixLength: number): InterfaceAddress {

@@ -65,6 +65,13 @@ export interface PendingFrame {
  */
 export type ProtocolHandler = (datagram: Uint8Array, headerLength: number, iface: NetInterface | undefined, csumOk: boolean) => void;
 
+/** A transport's batch brackets: `end` runs after the batch's last frame, before the ports flush. */
+export interface BatchHooks {
+  /** `gro`: the interface merges runs of segments (NetInterface.gro). */
+  begin(gro: boolean): void;
+  end(): void;
+}
+
 /** Receive flags threaded from a vnet batch to delivery. */
 const RX_CSUM_OK = 1;
 /** The frame's vnet header asks for GSO or checksum completion: forward it with its header. */
@@ -148,6 +155,12 @@ export class IpLayer {
   /** Sends an ARP request; set by the ARP responder. */
   arpSolicit: ((ip: IPv4Address, iface: NetInterface, unicastMac: Mac | undefined) => void) | null = null;
   private readonly protocols = new Map<number, ProtocolHandler>();
+  /**
+   * Told when a received batch begins and ends, so a transport can answer
+   * the batch once (TCP sends one ACK per connection per batch, as Linux
+   * does for a GRO-merged run of segments) instead of once per segment.
+   */
+  private readonly batchHooks: BatchHooks[] = [];
   private identification: number;
   /**
    * Reused frame buffer for `send`'s common case (a datagram that leaves
@@ -205,6 +218,10 @@ export class IpLayer {
     this.protocols.set(protocol, handler);
   }
 
+  onBatch(hooks: BatchHooks): void {
+    this.batchHooks.push(hooks);
+  }
+
   addInterface(iface: NetInterface): void {
     this.interfaces.push(iface);
     iface.port.onReceive = (batch) => this.receiveBatch(batch, iface);
@@ -257,12 +274,22 @@ export class IpLayer {
   private receiveBatch(batch: RxBatch, iface: NetInterface): void {
     const { buf, offsets, lengths, count } = batch;
     let errors: unknown[] | undefined;
+    const hooks = this.batchHooks;
+    for (let h = 0; h < hooks.length; h++) hooks[h]!.begin(iface.gro);
     for (let i = 0; i < count; i++) {
       const off = offsets[i]!;
       const len = lengths[i]!;
       try {
         if (batch.vnetHdr) this.receiveFrame(buf, off, len, iface, this.vnetRxFlags(buf, off - VNET_HDR_LEN, off, len));
         else this.receiveFrame(buf, off, len, iface);
+      } catch (e) {
+        (errors ??= []).push(e);
+        this.stats.callbackErrors++;
+      }
+    }
+    for (let h = 0; h < hooks.length; h++) {
+      try {
+        hooks[h]!.end();
       } catch (e) {
         (errors ??= []).push(e);
         this.stats.callbackErrors++;

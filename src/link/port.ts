@@ -55,6 +55,13 @@ export interface Port {
    * frames larger than its MTU, and it accepts them on `send`.
    */
   readonly vnetHdr: boolean;
+  /**
+   * True if a host on this port should merge a batch's run of in-order
+   * segments as GRO does on a Linux device (one ACK per run). A TAP device
+   * says yes (tun's NAPI path has GRO); an in-memory pipe does not, as a veth
+   * has GRO off by default. Absent means false.
+   */
+  readonly gro?: boolean;
   /** Set by whoever consumes this port's frames (a switch, a host, a forwarder). */
   onReceive: RxHandler | null;
   /**

@@ -139,6 +139,7 @@ export class TapPort implements Port {
   /** The device's name as the kernel has it. */
   readonly ifname: string;
   readonly vnetHdr: boolean;
+  readonly gro = true;
   readonly offload: boolean;
   readonly multiQueue: boolean;
   readonly stats: PortStats = newPortStats();

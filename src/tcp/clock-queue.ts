@@ -31,6 +31,12 @@ export class ClockQueue {
     if (!this.timer.armed) this.timer.arm(0);
   }
 
+  /** True if `fn` is the last item queued and has not run yet. */
+  lastIs(fn: () => void): boolean {
+    const items = this.items;
+    return items.length > 0 && items[items.length - 1] === fn;
+  }
+
   private run(): void {
     const batch = this.items;
     this.items = [];

@@ -64,6 +64,12 @@ export interface TcpHost {
   /** The MSS we announce to `dst`: egress MTU − 40. */
   advMssFor(dst: IPv4Address): number;
   allowChallengeAck(): boolean;
+  /**
+   * Inside a received batch: the layer calls `c.output()` once at the
+   * batch's end (one ACK for the run of segments, as GRO gives Linux) and
+   * returns true; outside one, false.
+   */
+  deferOutput?(c: TcpConnection): boolean;
   connectionEstablished(c: TcpConnection): void;
   connectionClosed(c: TcpConnection, previous: TcpState): void;
   /**
@@ -109,6 +115,8 @@ export class TcpConnection {
   private handlerRef: TcpConnectionHandler | null = null;
   private pending: Pending[] | null = null;
   private inInput = false;
+  /** @internal Queued for output at the end of the batch being received (TcpLayer.deferOutput). */
+  outputDeferred = false;
   /** Nesting depth of cork(): while above 0, writes queue without sending. */
   private corkDepth = 0;
   private lastOowAckAt = Number.NEGATIVE_INFINITY;
@@ -144,7 +152,7 @@ export class TcpConnection {
     this.pmtu = host.pathMtu(remoteAddress);
     this.tsOffset = host.secrets.tsOffset(localAddress, remoteAddress);
     this.snd = new TcpSender(this);
-    this.rcv = new TcpReceiver(this, host.opts.receiveBufferBytes);
+    this.rcv = new TcpReceiver(this, host.opts.receiveBufferBytes, host.opts.receiveBufferMaxBytes);
     this.lingerTimer = new Timer(host.clock.timers, () => this.onLinger());
     this.lastRecvAt = host.clock.now();
   }
@@ -382,6 +390,7 @@ export class TcpConnection {
     if (h.probe !== null) h.probe(this, 'in', seg.info());
     this.lastRecvAt = h.clock.now();
     this.keepProbes = 0;
+    this.rcv.coalescible = false;
     this.inInput = true;
     try {
       if (this.state === 'SYN-SENT') synSentInput(this, seg);
@@ -390,6 +399,8 @@ export class TcpConnection {
     } finally {
       this.inInput = false;
     }
+    // In-order data within a received batch: one ACK for the run, at the batch's end (GRO's effect).
+    if (this.rcv.coalescible && h.deferOutput !== undefined && h.deferOutput(this)) return;
     this.output();
   }
 

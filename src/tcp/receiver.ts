@@ -25,6 +25,9 @@ interface OooSegment {
   data: Uint8Array;
 }
 
+/** Linux's first rcvq_space.space: TCP_INIT_CWND full segments. */
+const INITIAL_SPACE = 10 * 1448;
+
 /** Linux's TCP_MAX_QUICKACKS: ACK at once for this many segments after the start or a hole. */
 const MAX_QUICKACKS = 16;
 
@@ -43,6 +46,8 @@ export class TcpReceiver {
   finReceived = false;
   /** Send an ACK at the end of this input / now. */
   ackNow = false;
+  /** The segment just taken was in-order data and nothing else urgent: its ACK may wait for the batch's end. */
+  coalescible = false;
   /** Largest segment seen (Linux's rcv_mss), for "every second full segment". */
   rcvMss = 536;
   private quickAcks = MAX_QUICKACKS;
@@ -54,9 +59,17 @@ export class TcpReceiver {
   private dsack: SackBlock | null = null;
   readonly delackTimer: Timer;
 
+  /** Dynamic right-sizing (Linux's rcvq_space): bytes the application read in the last measured round trip. */
+  private space = INITIAL_SPACE;
+  /** Bytes the application read since `spaceAt`. */
+  private copied = 0;
+  private spaceAt = 0;
+
   constructor(
     private readonly c: TcpConnection,
-    readonly bufferBytes: number,
+    /** The receive buffer: the most we advertise; grows (dynamic right-sizing) up to `maxBufferBytes`. */
+    public bufferBytes: number,
+    private readonly maxBufferBytes: number = bufferBytes,
   ) {
     this.delackTimer = new Timer(c.host.clock.timers, () => this.onDelack());
   }
@@ -67,6 +80,7 @@ export class TcpReceiver {
     this.rcvNxt = (irs + 1) >>> 0;
     this.lastAckSent = this.rcvNxt;
     this.advRight = (this.rcvNxt + synWindow) >>> 0;
+    this.spaceAt = this.c.host.clock.now();
     this.rcvMss = Math.min(536, this.c.advMss);
   }
 
@@ -157,6 +171,7 @@ export class TcpReceiver {
         return true;
       }
       this.scheduleAck(hadHole);
+      this.coalescible = !hadHole;
       return false;
     }
     // Beyond a hole: keep a copy, SACK it, ACK at once.
@@ -324,10 +339,33 @@ export class TcpReceiver {
   consumed(bytes: number): boolean {
     if (!(bytes > 0)) return false;
     this.unconsumed = Math.max(0, this.unconsumed - bytes);
+    if (this.bufferBytes < this.maxBufferBytes) this.rightSize(bytes);
     const cur = this.window;
     if (2 * cur > this.bufferBytes) return false;
     const next = this.computeWindow();
     return next > 0 && next >= 2 * cur && next > cur;
+  }
+
+  /**
+   * Linux's tcp_rcv_space_adjust (dynamic right-sizing): once per round
+   * trip, if the application read more than in the last one, the buffer
+   * grows to twice that plus headroom for the sender's growth, so a fast
+   * reader is never window-limited and a slow one never gets a big buffer.
+   */
+  private rightSize(bytes: number): void {
+    this.copied += bytes;
+    const rtt = this.c.snd.rtt.srtt;
+    const now = this.c.host.clock.now();
+    if (rtt === undefined || now - this.spaceAt < rtt) return;
+    const copied = this.copied;
+    if (copied > this.space) {
+      let win = 2 * copied + 16 * this.c.advMss;
+      win += 2 * Math.floor((win * (copied - this.space)) / this.space);
+      if (win > this.bufferBytes) this.bufferBytes = Math.min(this.maxBufferBytes, win);
+      this.space = copied;
+    }
+    this.copied = 0;
+    this.spaceAt = now;
   }
 
   reset(): void {
@@ -341,26 +379,32 @@ export class TcpReceiver {
 
 /**
  * In-order payload is copied out of the borrowed receive buffer once per
- * segment. `slice()` gave every segment its own ArrayBuffer, and allocating
- * a backing store per ~1.4 KB segment was a top cost of the receive path;
- * small copies are instead carved from a shared 64 KiB slab (as Node's
- * Buffer pool does). A slab region is never written again once handed out,
- * so each chunk stays owned by whoever received it; a slab lives as long as
- * any chunk cut from it.
+ * segment, into slabs carved as Node's Buffer pool carves its own: a
+ * backing store per segment (`slice()`) was a top cost of the receive path,
+ * for 1.4 KB segments and even more for 64 KB GSO super-frames, where a
+ * zero-filled 64 KB allocation cost several times the copy itself. Slabs
+ * come from `Buffer.allocUnsafeSlow` (no zero fill: every byte handed out is
+ * written first). A slab region is never written again once handed out, so
+ * each chunk stays owned by whoever received it; a slab lives as long as
+ * any chunk cut from it, so a chunk kept alone pins at most one slab.
  */
-const SLAB_BYTES = 64 * 1024;
-const SLAB_MAX_CHUNK = 16 * 1024;
-let slab = new Uint8Array(SLAB_BYTES);
+const SLAB_BYTES = 256 * 1024;
+const SLAB_MAX_CHUNK = 64 * 1024;
+let slab: Uint8Array = Buffer.allocUnsafeSlow(SLAB_BYTES);
 let slabUsed = 0;
 function ownedCopy(src: Uint8Array): Uint8Array {
   const len = src.length;
-  if (len > SLAB_MAX_CHUNK) return src.slice();
+  if (len > SLAB_MAX_CHUNK) {
+    const own = Buffer.allocUnsafeSlow(len);
+    own.set(src);
+    return own;
+  }
   if (slabUsed + len > SLAB_BYTES) {
-    slab = new Uint8Array(SLAB_BYTES);
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
     slabUsed = 0;
   }
   const out = slab.subarray(slabUsed, slabUsed + len);
   out.set(src);
-  slabUsed = (slabUsed + len + 7) & ~7;
+  slabUsed += len; // no alignment: the next segment's copy continues this one (src/tcp/socket.ts joins them)
   return out;
 }

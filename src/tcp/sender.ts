@@ -58,9 +58,11 @@ export class TcpSender {
   bytesAcked = 0;
   retransSegs = 0;
 
-  /** Grows by doubling up to `limit` (sendBufferBytes), so idle connections hold little memory. */
+  /** Grows by doubling up to `limit`, so idle connections hold little memory. */
   private ring: Uint8Array = EMPTY_RING;
-  private readonly limit: number;
+  /** The send buffer's size now (sk_sndbuf): sendBufferBytes, grown with cwnd up to `maxLimit`. */
+  private limit: number;
+  private readonly maxLimit: number;
   private ringHead = 0;
   /** Sequence number of ring[ringHead] (the first unacknowledged data byte). */
   private bufSeq = 0;
@@ -82,6 +84,7 @@ export class TcpSender {
   constructor(readonly c: TcpConnection) {
     const o = c.host.opts;
     this.limit = o.sendBufferBytes;
+    this.maxLimit = o.sendBufferMaxBytes;
     this.rtt = new RttEstimator({ minRtoMs: o.minRtoMs });
     this.cc = createCongestionControl(o.congestionControl, 1460);
     this.rec = new LossRecovery(this);
@@ -108,7 +111,18 @@ export class TcpSender {
   }
 
   get space(): number {
-    return this.limit - this.buffered;
+    if (this.limit < this.maxLimit) this.expandLimit();
+    return Math.max(0, this.limit - this.buffered);
+  }
+
+  /**
+   * Linux's tcp_sndbuf_expand: the buffer holds twice the congestion window,
+   * so the window never waits for the application to refill a buffer the
+   * window has outgrown. It only grows (as Linux's, barring memory pressure).
+   */
+  private expandLimit(): void {
+    const want = 2 * this.cc.cwnd;
+    if (want > this.limit) this.limit = Math.min(this.maxLimit, want);
   }
 
   get finSent(): boolean {

@@ -47,6 +47,9 @@ import { formatIPv4, type IPv4Address } from '../wire/address.js';
 import { ClockQueue } from './clock-queue.js';
 import { nodeError, notFound, resolveHost, systemError, validatePort, type SocketError } from '../ip/socket-errors.js';
 
+/** Most bytes joined into one pushed chunk: a libuv read's 64 KiB, what a Node socket's 'data' gives at most. */
+const MAX_JOINED = 64 * 1024;
+
 // ---- the TCP core, as this file uses it (src/tcp/connection.ts and tcp.ts implement it) ----
 
 /** The callbacks a connection makes to its owner (TcpConnectionHandler). */
@@ -184,6 +187,9 @@ export class TcpSocket extends Duplex {
    * not `consumed()`, so the window closes as they pile up.
    */
   private held: Buffer[] = [];
+  /** Chunks delivered and not yet run through `onData`, oldest first, one per queued `runData`. */
+  private dataChunks: Uint8Array[] = [];
+  private dataHead = 0;
   private heldBytes = 0;
   /** The peer's FIN arrived behind held bytes. */
   private eofHeld = false;
@@ -320,10 +326,7 @@ export class TcpSocket extends Duplex {
   private makeHandler(): SocketConnectionHandler {
     return {
       established: () => this.queue.push(() => this.onEstablished()),
-      data: (chunk) => {
-        this.queuedBytes += chunk.byteLength;
-        this.queue.push(() => this.onData(chunk));
-      },
+      data: (chunk) => this.queueData(chunk),
       peerFin: () => this.queue.push(() => this.onPeerFin()),
       writable: () => this.queue.push(() => this.onWritable()),
       closed: (err) => this.queue.push(() => this.onClosed(err)),
@@ -470,6 +473,36 @@ export class TcpSocket extends Duplex {
       this.push(null);
     }
   }
+
+  /**
+   * A chunk from the connection. Consecutive in-order segments of one batch
+   * were copied side by side into the receiver's slab, so a chunk that
+   * continues the one still waiting in the queue joins it: the application
+   * gets one push per run of segments instead of one per segment (the
+   * socket-level half of GRO), and no closure is built per segment.
+   */
+  private queueData(chunk: Uint8Array): void {
+    this.queuedBytes += chunk.byteLength;
+    const chunks = this.dataChunks;
+    if (chunks.length > this.dataHead && this.queue.lastIs(this.runData)) {
+      const last = chunks[chunks.length - 1]!;
+      if (last.buffer === chunk.buffer && last.byteOffset + last.byteLength === chunk.byteOffset && last.byteLength + chunk.byteLength <= MAX_JOINED) {
+        chunks[chunks.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.byteLength + chunk.byteLength);
+        return;
+      }
+    }
+    chunks.push(chunk);
+    this.queue.push(this.runData);
+  }
+
+  private readonly runData = (): void => {
+    const chunk = this.dataChunks[this.dataHead++]!;
+    if (this.dataHead === this.dataChunks.length) {
+      this.dataChunks.length = 0;
+      this.dataHead = 0;
+    }
+    this.onData(chunk);
+  };
 
   private onData(chunk: Uint8Array): void {
     this.queuedBytes -= chunk.byteLength;

@@ -111,8 +111,23 @@ export interface TcpOptions {
   synRetries?: number;
   /** SYN-ACK retransmissions of a half-open passive connection (tcp_synack_retries). Default 5. */
   synAckRetries?: number;
+  /**
+   * Initial send buffer (tcp_wmem[1]). Left unset, the buffer grows with the
+   * congestion window up to `sendBufferMaxBytes` (tcp_sndbuf_expand); set, it
+   * is fixed, as SO_SNDBUF locks it in Linux. Default 256 KiB.
+   */
   sendBufferBytes?: number;
+  /** Most a growing send buffer reaches (tcp_wmem[2]). Default 4 MiB. */
+  sendBufferMaxBytes?: number;
+  /**
+   * Initial receive buffer (tcp_rmem[1]). Left unset, the buffer grows to
+   * twice what the application reads per round trip, up to
+   * `receiveBufferMaxBytes` (dynamic right-sizing, tcp_rcv_space_adjust);
+   * set, it is fixed, as SO_RCVBUF locks it. Default 256 KiB.
+   */
   receiveBufferBytes?: number;
+  /** Most a growing receive buffer reaches (tcp_rmem[2]). Default 6 MiB. */
+  receiveBufferMaxBytes?: number;
   /** Delayed-ACK timeout (Linux's delack ≈ 40 ms). Default 40. */
   delayedAckMs?: number;
   /** SYN cookies when a listener's SYN queue overflows (tcp_syncookies = 1). Default true. */
@@ -132,6 +147,16 @@ export interface TcpOptions {
 
 export type ResolvedTcpOptions = Required<Omit<TcpOptions, 'seed'>> & { seed: number | undefined };
 
+/**
+ * How far a buffer may grow: the ceiling given; else the initial size when
+ * one was given (a fixed buffer, as SO_SNDBUF / SO_RCVBUF lock Linux's);
+ * else Linux's default ceiling. Never below the initial size.
+ */
+function bufferCeiling(initial: number | undefined, ceiling: number | undefined, linuxDefault: number): number {
+  const start = initial ?? 256 * 1024;
+  return Math.max(start, ceiling ?? initial ?? linuxDefault);
+}
+
 export function resolveTcpOptions(o: TcpOptions = {}): ResolvedTcpOptions {
   return {
     sack: o.sack ?? true,
@@ -148,7 +173,9 @@ export function resolveTcpOptions(o: TcpOptions = {}): ResolvedTcpOptions {
     synRetries: o.synRetries ?? 6,
     synAckRetries: o.synAckRetries ?? 5,
     sendBufferBytes: o.sendBufferBytes ?? 256 * 1024,
+    sendBufferMaxBytes: bufferCeiling(o.sendBufferBytes, o.sendBufferMaxBytes, 4 * 1024 * 1024),
     receiveBufferBytes: o.receiveBufferBytes ?? 256 * 1024,
+    receiveBufferMaxBytes: bufferCeiling(o.receiveBufferBytes, o.receiveBufferMaxBytes, 6 * 1024 * 1024),
     delayedAckMs: o.delayedAckMs ?? 40,
     synCookies: o.synCookies ?? true,
     ephemeralPortRange: o.ephemeralPortRange ?? [32768, 60999],

@@ -152,6 +152,17 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
   private readonly timeWaits: TimeWaitList;
   private readonly sendOpts = { src: 0 as IPv4Address, dontFragment: true, gsoSize: 0, tos: 0 };
   private challengeWindowStart = Number.NEGATIVE_INFINITY;
+  /** Inside a received batch (src/ip's batch hooks): output waits for its end. */
+  private batching = false;
+  /** Connections that had input in this batch, each once. */
+  private readonly deferred: TcpConnection[] = [];
+  /** The IP layer's batch brackets for this layer. */
+  readonly batch = {
+    begin: (gro: boolean): void => {
+      this.batching = gro;
+    },
+    end: (): void => this.endBatch(),
+  };
   private challengeCount = 0;
 
   constructor(
@@ -211,6 +222,31 @@ export class TcpLayer implements TcpHost, TimeWaitHost {
     c.listener = null;
     l.synQueue--;
     (l as TcpListener).onConnection(c);
+  }
+
+  deferOutput(c: TcpConnection): boolean {
+    if (!this.batching) return false;
+    if (!c.outputDeferred) {
+      c.outputDeferred = true;
+      this.deferred.push(c);
+    }
+    return true;
+  }
+
+  /** The batch is in: each connection that had input sends what is due, its ACK once. */
+  private endBatch(): void {
+    this.batching = false;
+    const list = this.deferred;
+    try {
+      for (let i = 0; i < list.length; i++) {
+        const c = list[i]!;
+        c.outputDeferred = false;
+        c.output();
+      }
+    } finally {
+      for (const c of list) c.outputDeferred = false;
+      list.length = 0;
+    }
   }
 
   timeWaitDone(c: TcpConnection): void {

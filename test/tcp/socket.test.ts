@@ -687,7 +687,8 @@ describe('TcpSocket over the real TCP core (virtual clock)', () => {
     // Only what the stream took (up to its 16 KiB highWaterMark) was
     // consumed; the rest of the receive buffer sits unread, the window shut.
     expect(srv!.readableLength).toBeGreaterThanOrEqual(16 * 1024);
-    expect(srv!.readableLength).toBeLessThan(16 * 1024 + 1448);
+    // (A run of segments that arrived together is pushed as one chunk of up to 64 KiB, as a libuv read.)
+    expect(srv!.readableLength).toBeLessThan(16 * 1024 + 64 * 1024);
     expect(receiver.bytesReceived - receiver.receiveQueue).toBe(srv!.readableLength);
     expect(receiver.receiveQueue).toBeGreaterThanOrEqual(256 * 1024 - 16 * 1024);
     // The sender's buffer holds what the window refuses; the stream holds the next chunk.
