@@ -14,7 +14,10 @@
  *              a hit in either direction and a miss (a new flow);
  *   timer      the heap scheduler: arm+cancel of one timer beside 0 and 10k
  *              armed ones, and re-arming one of 10k (a TCP retransmission
- *              timer re-pointed on every ACK).
+ *              timer re-pointed on every ACK);
+ *   tcp        64 KiB between two stacks through a plain pipe (GRO off and
+ *              on) and an offload pipe, and a connection's whole life
+ *              (bench/lib/micro-tcp.ts).
  *
  * The previous results are bench/results/micro.json, read before anything
  * runs; each row's `reference` names that committed value of the same path
@@ -38,8 +41,9 @@ import { Timer, VirtualClock } from '../src/time/index.js';
 import { committedResultsDir, writeResult, wroteLine, type BenchResult, type BenchRow } from './results.js';
 import { BenchExit, parseBenchArgs } from './lib/args.js';
 import { encodeSample, sampleFrame, sampleHeaders } from './wire.js';
+import { TCP_CASE_COUNT, tcpCases } from './lib/micro-tcp.js';
 
-const GROUPS = ['codec', 'checksum', 'fdb', 'route', 'conntrack', 'timer'] as const;
+const GROUPS = ['codec', 'checksum', 'fdb', 'route', 'conntrack', 'timer', 'tcp'] as const;
 type Group = (typeof GROUPS)[number];
 
 const FLAGS = {
@@ -282,10 +286,11 @@ const SETUP: Record<Group, () => Cases> = {
   route: routeCases,
   conntrack: conntrackCases,
   timer: timerCases,
+  tcp: tcpCases,
 };
 
 /** How many cases each group has, to share the time budget before any table is built. */
-const CASE_COUNT: Record<Group, number> = { codec: 3, checksum: 2, fdb: 3, route: 2, conntrack: 2, timer: 3 };
+const CASE_COUNT: Record<Group, number> = { codec: 3, checksum: 2, fdb: 3, route: 2, conntrack: 2, timer: 3, tcp: TCP_CASE_COUNT };
 
 // ---------------------------------------------------------------------------
 // Running, comparing, printing
