@@ -33,6 +33,10 @@ const ALL_PATHS = [
   'timer: arm+cancel, none other armed',
   'timer: arm+cancel, 10k armed',
   'timer: re-arm one of 10k armed',
+  'tcp: 64 KiB through a 1500-byte pipe',
+  'tcp: 64 KiB through a 1500-byte pipe, GRO on',
+  'tcp: 64 KiB through an offload pipe',
+  'tcp: connection life (open, 100 B each way, close)',
 ];
 
 interface Run {
