@@ -1,11 +1,11 @@
 /**
  * IPv4 for a wirelab host or router: Ethernet demux, input checks (each
- * failure a counter), local delivery with reassembly, output with route
- * lookup, ARP resolution and fragmentation, and forwarding between
+ * failure a counter), local delivery with reassembly, and forwarding between
  * interfaces (TTL decrement with an incremental checksum, ICMP time
  * exceeded / unreachable / fragmentation needed, no forwarding of
  * broadcasts, no redirects). Behaves as the Linux kernel does where the
- * RFCs leave room.
+ * RFCs leave room. Output (route lookup, ARP resolution, fragmentation) is
+ * src/ip/output.ts.
  *
  * Frames built here keep 14 bytes of headroom in front of the datagram so the
  * Ethernet header is written in place; a forwarded frame is rewritten in
@@ -13,17 +13,9 @@
  */
 import { checkIPv4Options, OPTIONS_SOURCE_ROUTE } from './ipv4-options.js';
 import { VNET_HDR_LEN, type RxBatch } from '../link/port.js';
-import {
-  completeChecksum,
-  VNET_HDR_F_DATA_VALID,
-  VNET_HDR_F_NEEDS_CSUM,
-  VNET_HDR_GSO_ECN,
-  VNET_HDR_GSO_NONE,
-  VNET_HDR_GSO_TCPV4,
-  writeVnetHdr,
-} from '../link/gso.js';
+import { completeChecksum, VNET_HDR_F_DATA_VALID, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_NONE } from '../link/gso.js';
 import type { Clock } from '../time/index.js';
-import { formatIPv4, isMulticastMac, MAC_BROADCAST, readMac, writeMac, type IPv4Address, type Mac } from '../wire/address.js';
+import { isMulticastMac, MAC_BROADCAST, readMac, type IPv4Address, type Mac } from '../wire/address.js';
 import { ETHERTYPE } from '../wire/ethernet.js';
 import {
   ipv4ChecksumValid,
@@ -36,12 +28,12 @@ import {
   ipv4TotalLength,
   ipv4Ttl,
   IP_PROTOCOL,
-  writeIPv4Header,
 } from '../wire/ipv4.js';
-import { fragmentIPv4, Reassembler } from './fragment.js';
+import { Reassembler } from './fragment.js';
 import type { ReassemblerOptions } from './reassembly.js';
 import type { NetInterface } from './interface.js';
 import { NeighbourTable, type NeighbourOptions } from './neighbour.js';
+import { IpOutput } from './output.js';
 import type { RouteTable } from './routes.js';
 
 export const ETH_HEADROOM = 14;
@@ -134,10 +126,6 @@ export interface IpStats {
   drops: Record<string, number>;
 }
 
-function netError(code: string, message: string): Error {
-  return Object.assign(new Error(message), { code });
-}
-
 export class IpLayer {
   readonly stats: IpStats = { inReceives: 0, inDelivers: 0, forwarded: 0, outRequests: 0, fragCreates: 0, reassembled: 0, inGsoFrames: 0, outGsoFrames: 0, callbackErrors: 0, drops: {} };
   readonly neighbours: NeighbourTable<PendingFrame>;
@@ -161,19 +149,8 @@ export class IpLayer {
    * does for a GRO-merged run of segments) instead of once per segment.
    */
   private readonly batchHooks: BatchHooks[] = [];
-  private identification: number;
-  /**
-   * Reused frame buffer for `send`'s common case (a datagram that leaves
-   * whole, not through loopback). Ports borrow the bytes they are given and
-   * `linkOutput` copies what it queues for ARP, so nothing keeps a reference
-   * past the call; reusing it saves an allocation per datagram (it showed as
-   * the top self-time function in the in-memory TCP benchmark). `sendBusy`
-   * guards a port that would re-enter `send` from inside `port.send`.
-   */
-  private sendScratch = new Uint8Array(ETH_HEADROOM + 1500);
-  private sendBusy = false;
-  /** sendGso's scratch, as sendScratch is the plain path's (grown to a 64 KB super-frame once). */
-  private gsoScratch = new Uint8Array(0);
+  /** The send half: datagrams this host originates, ARP-pending output, fragmentation. */
+  private readonly out: IpOutput;
 
   constructor(
     readonly clock: Clock,
@@ -181,7 +158,7 @@ export class IpLayer {
     opts: { forwarding?: boolean; seed?: number; neighbours?: NeighbourOptions; reassembly?: Pick<ReassemblerOptions, 'timeoutMs' | 'maxBytes'> } = {},
   ) {
     this.forwarding = opts.forwarding ?? false;
-    this.identification = (opts.seed ?? 1) & 0xffff;
+    this.out = new IpOutput(this, opts.seed ?? 1);
     this.neighbours = new NeighbourTable<PendingFrame>(clock, {
       solicit: (ip, dev, unicastMac) => {
         const iface = this.interfaceByName(dev);
@@ -191,7 +168,7 @@ export class IpLayer {
       resolved: (_ip, dev, mac, pending) => {
         const iface = this.interfaceByName(dev);
         if (!iface) return;
-        for (const p of pending) this.emit(iface, mac, p.buf, p.off, p.len, p.vnetOff ?? -1);
+        for (const p of pending) this.out.emit(iface, mac, p.buf, p.off, p.len, p.vnetOff ?? -1);
         this.flushDirty();
       },
       failed: (_ip, dev, pending) => {
@@ -514,7 +491,7 @@ export class IpLayer {
       ipv4DecrementTtl(copy, 0);
       if (this.hooks !== null && !this.hooks.postrouting(copy, 0, total, egress, ingress, -1)) return;
       this.stats.forwarded++;
-      this.fragmentOut(copy, egress, nextHop, false);
+      this.out.fragmentOut(copy, egress, nextHop, false);
       return;
     }
     ipv4DecrementTtl(buf, off);
@@ -524,12 +501,11 @@ export class IpLayer {
     this.linkOutput(egress, nextHop, buf, off - ETH_HEADROOM, total + ETH_HEADROOM, false, true, vnetOff);
   }
 
-  // ---- send ------------------------------------------------------------
+  // ---- send (src/ip/output.ts) ------------------------------------------
 
   /** Next identification value (per host, as Linux's per-destination counters start random). */
   nextId(): number {
-    this.identification = (this.identification + 1) & 0xffff;
-    return this.identification;
+    return this.out.nextId();
   }
 
   /**
@@ -537,151 +513,7 @@ export class IpLayer {
    * for ARP) or an Error carrying Node's code (ENETUNREACH, EMSGSIZE).
    */
   send(dst: IPv4Address, protocol: number, payload: Uint8Array, opts: SendOptions = {}): 'sent' | 'queued' | Error {
-    this.stats.outRequests++;
-    const route = this.routes.lookup(dst);
-    const iface = route ? this.interfaceByName(route.dev) : undefined;
-    if (!route || !iface || !iface.up) {
-      this.drop('outNoRoute');
-      return netError('ENETUNREACH', `no route to ${formatIPv4(dst)}`);
-    }
-    const src = opts.src ?? route.src ?? iface.sourceFor(route.gateway ?? dst) ?? 0;
-    const total = 20 + payload.length;
-    if (total > 65535) return netError('EMSGSIZE', `datagram of ${total} bytes exceeds 65535`);
-    const df = opts.dontFragment ?? false;
-    const gsoSize = opts.gsoSize ?? 0;
-    if (gsoSize > 0 && protocol === IP_PROTOCOL.TCP && !this.isLocalAddress(dst)) {
-      return this.sendGso(dst, payload, opts, iface, src, route.gateway ?? dst, gsoSize);
-    }
-    if (df && total > iface.mtu) return netError('EMSGSIZE', `message of ${total} bytes exceeds the ${iface.mtu}-byte MTU of ${iface.name} and DF is set`);
-    const nextHop = route.gateway ?? dst;
-    const local = this.isLocalAddress(dst);
-    // Loopback and fragmentation keep views of the frame beyond this call: those get their own buffer.
-    const reuse = !local && total <= iface.mtu && !this.sendBusy;
-    let frame: Uint8Array;
-    if (reuse) {
-      if (this.sendScratch.length < ETH_HEADROOM + total) this.sendScratch = new Uint8Array(ETH_HEADROOM + Math.max(total, 2 * this.sendScratch.length));
-      frame = this.sendScratch;
-    } else {
-      frame = new Uint8Array(ETH_HEADROOM + total);
-    }
-    writeIPv4Header(
-      {
-        dscp: (opts.tos ?? 0) >>> 2, ecn: (opts.tos ?? 0) & 3, identification: this.nextId(),
-        dontFragment: df, moreFragments: false, reservedFlag: false, fragmentOffset: 0,
-        ttl: opts.ttl ?? this.defaultTtl, protocol, src, dst, options: EMPTY,
-      },
-      frame, ETH_HEADROOM, payload.length,
-    );
-    frame.set(payload, ETH_HEADROOM + 20);
-    if (this.hooks !== null && !local && !this.hooks.postrouting(frame, ETH_HEADROOM, total, iface, undefined, -1)) {
-      this.drop('outFiltered');
-      return netError('EPERM', `the NAT refused a datagram to ${formatIPv4(dst)} (see stack.nat.stats)`);
-    }
-    if (local) {
-      // Loopback through the stack itself: deliver on the next timer tick so
-      // a reply never re-enters the sender.
-      this.loopback(frame.subarray(ETH_HEADROOM), iface);
-      return 'sent';
-    }
-    let r: 'sent' | 'queued' | Error;
-    if (reuse) {
-      this.sendBusy = true;
-      try {
-        // borrowed: an ARP-pending frame is copied out of the scratch.
-        r = this.linkOutput(iface, nextHop, frame, 0, ETH_HEADROOM + total, true, true);
-      } finally {
-        this.sendBusy = false;
-      }
-    } else {
-      r = total > iface.mtu ? this.fragmentOut(frame.subarray(ETH_HEADROOM), iface, nextHop, true) : this.linkOutput(iface, nextHop, frame, 0, frame.length, true, false);
-    }
-    this.flushDirty();
-    return r;
-  }
-
-  /**
-   * One TCP super-frame with its virtio_net_hdr in front: GSO_TCPV4 with
-   * gso_size, NEEDS_CSUM at the TCP checksum (which the caller left holding
-   * the pseudo-header sum, as Linux does). A vnet port hands it to the
-   * kernel whole; any other port segments it in software (src/link/gso.ts).
-   */
-  private sendGso(dst: IPv4Address, payload: Uint8Array, opts: SendOptions, iface: NetInterface, src: IPv4Address, nextHop: IPv4Address, gsoSize: number): 'sent' | 'queued' | Error {
-    const total = 20 + payload.length;
-    // The super-frame is built in a scratch buffer as the plain path does (a 64 KB allocation per
-    // frame was a tenth of the in-memory TCP profile); ports copy what they keep past the flush below.
-    const reuse = !this.sendBusy;
-    const size = VNET_HDR_LEN + ETH_HEADROOM + total;
-    let frame: Uint8Array;
-    if (reuse) {
-      if (this.gsoScratch.length < size) this.gsoScratch = new Uint8Array(Math.max(size, VNET_HDR_LEN + ETH_HEADROOM + 65535));
-      frame = this.gsoScratch.subarray(0, size);
-    } else {
-      frame = new Uint8Array(size);
-    }
-    writeIPv4Header(
-      {
-        dscp: (opts.tos ?? 0) >>> 2, ecn: (opts.tos ?? 0) & 3, identification: this.nextId(),
-        dontFragment: true, moreFragments: false, reservedFlag: false, fragmentOffset: 0,
-        ttl: opts.ttl ?? this.defaultTtl, protocol: IP_PROTOCOL.TCP, src, dst, options: EMPTY,
-      },
-      frame, VNET_HDR_LEN + ETH_HEADROOM, payload.length,
-    );
-    frame.set(payload, VNET_HDR_LEN + ETH_HEADROOM + 20);
-    const tcpHl = (payload[12]! >>> 4) << 2;
-    const l4 = ETH_HEADROOM + 20;
-    const gso = total > iface.mtu || payload.length - tcpHl > gsoSize;
-    writeVnetHdr(
-      {
-        flags: VNET_HDR_F_NEEDS_CSUM,
-        // A template with CWR is SKB_GSO_TCP_ECN in Linux: whoever segments it sets CWR on the first segment only.
-        gsoType: gso ? VNET_HDR_GSO_TCPV4 | (payload[13]! & 0x80 ? VNET_HDR_GSO_ECN : 0) : VNET_HDR_GSO_NONE,
-        hdrLen: gso ? l4 + tcpHl : 0,
-        gsoSize: gso ? gsoSize : 0,
-        csumStart: l4,
-        csumOffset: 16,
-      },
-      frame, 0,
-    );
-    if (this.hooks !== null && !this.hooks.postrouting(frame, VNET_HDR_LEN + ETH_HEADROOM, total, iface, undefined, 0)) {
-      this.drop('outFiltered');
-      return netError('EPERM', `the NAT refused a datagram to ${formatIPv4(dst)} (see stack.nat.stats)`);
-    }
-    if (gso) this.stats.outGsoFrames++;
-    // Ids as the kernel's segmentation will use them (id, id+1, …).
-    this.identification = (this.identification + Math.ceil((payload.length - tcpHl) / gsoSize) - 1) & 0xffff;
-    let r: 'sent' | 'queued' | Error;
-    if (reuse) {
-      this.sendBusy = true;
-      try {
-        r = this.linkOutput(iface, nextHop, frame, VNET_HDR_LEN, frame.length - VNET_HDR_LEN, true, true, 0);
-      } finally {
-        this.sendBusy = false;
-      }
-    } else {
-      r = this.linkOutput(iface, nextHop, frame, VNET_HDR_LEN, frame.length - VNET_HDR_LEN, true, false, 0);
-    }
-    this.flushDirty();
-    return r;
-  }
-
-  private loopback(datagram: Uint8Array, iface: NetInterface): void {
-    this.clock.timers.setTimeout(() => this.deliver(datagram, iface, false), 0);
-  }
-
-  private fragmentOut(datagram: Uint8Array, iface: NetInterface, nextHop: IPv4Address, local: boolean): 'sent' | 'queued' | Error {
-    let result: 'sent' | 'queued' | Error = 'sent';
-    const r = fragmentIPv4(datagram, iface.mtu, (frag) => {
-      this.stats.fragCreates++;
-      const frame = new Uint8Array(ETH_HEADROOM + frag.length);
-      frame.set(frag, ETH_HEADROOM);
-      const out = this.linkOutput(iface, nextHop, frame, 0, frame.length, local, false);
-      if (out !== 'sent') result = out;
-    });
-    if (r !== 'ok') {
-      this.drop(r === 'df' ? 'fragNeeded' : 'fragFailed');
-      return netError('EMSGSIZE', `cannot fragment for MTU ${iface.mtu} (${r})`);
-    }
-    return result;
+    return this.out.send(dst, protocol, payload, opts);
   }
 
   /**
@@ -690,39 +522,7 @@ export class IpLayer {
    * `borrowed` bytes are copied before they are queued.
    */
   linkOutput(iface: NetInterface, nextHop: IPv4Address, buf: Uint8Array, off: number, len: number, local: boolean, borrowed: boolean, vnetOff = -1): 'sent' | 'queued' | Error {
-    if (!iface.up) {
-      iface.drop('down');
-      return netError('ENETDOWN', `${iface.name} is down`);
-    }
-    let mac: Mac | undefined;
-    if (iface.isBroadcast(nextHop)) mac = MAC_BROADCAST;
-    else mac = this.neighbours.lookup(nextHop, iface.name);
-    if (mac === undefined) {
-      let pending: PendingFrame;
-      if (vnetOff >= 0) {
-        // Keep the header in front of the frame (vnetOff + VNET_HDR_LEN === off in every caller).
-        pending = borrowed
-          ? { buf: buf.slice(vnetOff, off + len), off: off - vnetOff, len, local, vnetOff: 0 }
-          : { buf, off, len, local, vnetOff };
-      } else {
-        pending = borrowed ? { buf: buf.slice(off, off + len), off: 0, len, local } : { buf, off, len, local };
-      }
-      return this.neighbours.resolve(nextHop, iface.name, pending) ? 'queued' : netError('EHOSTUNREACH', `ARP queue for ${formatIPv4(nextHop)} is full`);
-    }
-    this.emit(iface, mac, buf, off, len, vnetOff);
-    return 'sent';
-  }
-
-  private emit(iface: NetInterface, dstMac: Mac, buf: Uint8Array, off: number, len: number, vnetOff = -1): void {
-    writeMac(buf, off, dstMac);
-    writeMac(buf, off + 6, iface.mac);
-    buf[off + 12] = 0x08;
-    buf[off + 13] = 0x00;
-    if (iface.port.send(buf, off, len, vnetOff)) {
-      iface.stats.txFrames++;
-      iface.stats.txBytes += len;
-    }
-    iface.dirty = true;
+    return this.out.linkOutput(iface, nextHop, buf, off, len, local, borrowed, vnetOff);
   }
 
   /**
@@ -743,4 +543,3 @@ export class IpLayer {
   }
 }
 
-const EMPTY = new Uint8Array(0);
