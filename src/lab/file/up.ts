@@ -54,6 +54,7 @@ import type { Container } from '../netns.js';
 import type { ContainerProcess } from '../process.js';
 import { BridgeNetwork, type SwitchRef } from '../network.js';
 import { stateDir } from '../registry.js';
+import { openVxlanPort } from '../vxlan-link.js';
 import type { AttachmentModel, LabModel, ServiceModel } from './model.js';
 
 export type ServiceStatus = 'created' | 'running' | 'healthy' | 'unhealthy' | 'exited';
@@ -179,8 +180,9 @@ export class RunningLab implements LabView {
         subnet: n.subnet,
         gateway: n.gateway,
         mtu: n.mtu,
-        dns: n.dns ? {} : false,
+        dns: n.dns ? (m.dns !== undefined ? { peers: m.dns.peers } : {}) : false,
         clock: this.clock,
+        randomMacs: n.vxlan !== undefined,
         ...(ownSwitch.has(n.name) ? {} : { switch: { name: n.switch, bridge: this.bridges.get(n.switch)!, vlan: n.vlan } }),
         ...(router !== undefined && att !== undefined ? { router: { name: router.name, stack: this.nodes.get(router.name)!.stack, ifname: att.ifname } } : {}),
       });
@@ -188,6 +190,12 @@ export class RunningLab implements LabView {
       if (ownSwitch.has(n.name)) this.bridges.set(n.name, net.bridge);
       const vlan = ownSwitch.has(n.name) ? '' : `  switch ${n.switch} vlan ${n.vlan}`;
       say(`network ${n.name}  ${n.subnet}  gateway ${n.gateway}${router !== undefined ? ` (router ${router.name})` : ''}${vlan}${n.dns ? '  dns' : ''}`);
+      if (n.vxlan !== undefined) {
+        const vx = await openVxlanPort(this.clock, n.name, n.vxlan, n.mtu);
+        this.cables.push(vx);
+        net.bridge.addPort(vx, { mode: 'access', pvid: n.vlan });
+        say(`vxlan ${n.name}  vni ${n.vxlan.vni}  remotes ${n.vxlan.remotes.join(',')}  udp ${n.vxlan.local ?? '0.0.0.0'}:${n.vxlan.port}  mtu ${n.mtu}`);
+      }
     }
     for (const r of m.routers) {
       const node = this.nodes.get(r.name)!;
