@@ -86,5 +86,11 @@ describe.skipIf(cap.skip)('two labs, two machines, one VXLAN network', () => {
     // Site A's DNS answered `web` by asking its peer, site B's DNS server.
     const dns = await wirelab(['dns', LABS.a]);
     expect(dns.stdout).toMatch(/^answers\s+local \d+\s+cache \d+\s+forwarded [1-9]/m);
+    // `wirelab stats`: the VXLAN port's remote and its counters; nothing dropped.
+    const stats = JSON.parse((await wirelab(['stats', LABS.a, '--json'])).stdout) as { vxlan: Array<{ network: string; vni: number; remotes: Array<{ address: string; rxFrames: number; txFrames: number }>; drops: Record<string, number> }> };
+    expect(stats.vxlan).toEqual([expect.objectContaining({ network: 'overlay', vni: 42, drops: {} })]);
+    expect(stats.vxlan[0]!.remotes).toEqual([expect.objectContaining({ address: '198.51.100.2' })]);
+    expect(stats.vxlan[0]!.remotes[0]!.rxFrames).toBeGreaterThan(5);
+    expect(stats.vxlan[0]!.remotes[0]!.txFrames).toBeGreaterThan(5);
   }, 60_000);
 });

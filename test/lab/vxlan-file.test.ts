@@ -4,6 +4,7 @@
  * port 4789), and every mistake is named at its line and field. Pure: no
  * root, no namespaces.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LabFileError, loadLabFile, parseLabText } from '../../src/lab/file/index.js';
@@ -78,5 +79,12 @@ services:
   it('dns.peers must be IPv4 addresses', () => {
     expect(errorOf(lab('{ vni: 42, remotes: [10.0.0.2] }', 'dns:\n  peers: [10.42.0.2, site-b]\n'))).toBe('lab.yaml:2:22 dns.peers[1]: must be an IPv4 address such as 172.30.0.10');
     expect(errorOf(lab('{ vni: 42, remotes: [10.0.0.2] }', 'dns:\n  peer: [10.42.0.2]\n'))).toBe('lab.yaml:2:3 dns.peers: is required\nlab.yaml:2:3 dns.peer: unknown key "peer"');
+  });
+});
+
+describe('the README', () => {
+  it('shows site-a.yaml as it is', () => {
+    const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+    expect(readme).toContain(`\`\`\`yaml\n${readFileSync(example('site-a.yaml'), 'utf8')}\`\`\``);
   });
 });

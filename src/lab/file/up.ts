@@ -43,6 +43,7 @@ import { compileCaptureFilter } from '../../link/capture-filter.js';
 import { parseNetemSpec } from '../../link/netem-spec.js';
 import { createPipe } from '../../link/pipe.js';
 import type { Port } from '../../link/port.js';
+import type { VxlanPort } from '../../link/vxlan.js';
 import { PcapngWriter } from '../../link/pcap.js';
 import { Stack } from '../../stack.js';
 import { Bridge } from '../../switch/bridge.js';
@@ -126,6 +127,7 @@ export class RunningLab implements LabView {
   private readonly services = new Map<string, RunningService>();
   private readonly nodes = new Map<string, RunningNode>();
   private readonly cables: Port[] = [];
+  private readonly vxlan: Array<{ network: string; port: VxlanPort }> = [];
   private readonly captures: Array<{ writer: PcapngWriter; stops: Array<() => void> }> = [];
   private readonly logs: WriteStream[] = [];
   private downing: Promise<void> | undefined;
@@ -193,6 +195,7 @@ export class RunningLab implements LabView {
       if (n.vxlan !== undefined) {
         const vx = await openVxlanPort(this.clock, n.name, n.vxlan, n.mtu);
         this.cables.push(vx);
+        this.vxlan.push({ network: n.name, port: vx });
         net.bridge.addPort(vx, { mode: 'access', pvid: n.vlan });
         say(`vxlan ${n.name}  vni ${n.vxlan.vni}  remotes ${n.vxlan.remotes.join(',')}  udp ${n.vxlan.local ?? '0.0.0.0'}:${n.vxlan.port}  mtu ${n.mtu}`);
       }
@@ -430,6 +433,10 @@ export class RunningLab implements LabView {
 
   links(): LinkView[] {
     return [...this.networksByName.values()].flatMap((n) => [...n.linkViews()]);
+  }
+
+  vxlanPorts(): Array<{ network: string; port: VxlanPort }> {
+    return [...this.vxlan];
   }
 
   serviceTables(): Array<{ network: string; usage: TableUsage }> {
