@@ -5,26 +5,18 @@
  * datapath, and its failures (the port taken, the address not on this
  * host) must read as the lab file's problem, not as a stack trace.
  */
-import { createSocket, type Socket } from 'node:dgram';
 import { VxlanPort } from '../link/vxlan.js';
-import { dgramUnderlay } from '../link/vxlan-underlay.js';
+import { bindHostUnderlay, type VxlanUnderlay } from '../link/vxlan-underlay.js';
 import type { Clock } from '../time/index.js';
 import type { VxlanModel } from './file/model.js';
 
 /** Binds `local:port` (every address when no local is given) and makes the port; rejects with a sentence naming the network. */
 export async function openVxlanPort(clock: Clock, network: string, vx: VxlanModel, mtu: number): Promise<VxlanPort> {
-  const sock: Socket = createSocket({ type: 'udp4' });
   const where = `${vx.local ?? '0.0.0.0'}:${vx.port}`;
+  let underlay: VxlanUnderlay;
   try {
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind(vx.port, vx.local ?? '0.0.0.0', () => {
-        sock.off('error', reject);
-        resolve();
-      });
-    });
+    underlay = await bindHostUnderlay(vx.port, vx.local);
   } catch (e) {
-    sock.close();
     const code = (e as NodeJS.ErrnoException).code;
     const why =
       code === 'EADDRINUSE' ? 'the port is taken (another lab or a kernel vxlan device on this host?)'
@@ -32,5 +24,5 @@ export async function openVxlanPort(clock: Clock, network: string, vx: VxlanMode
       : e instanceof Error ? e.message : String(e);
     throw new Error(`network ${network}: cannot listen for VXLAN on UDP ${where}: ${why}`);
   }
-  return new VxlanPort({ clock, underlay: dgramUnderlay(sock), vni: vx.vni, remotes: vx.remotes, port: vx.port, mtu });
+  return new VxlanPort({ clock, underlay, vni: vx.vni, remotes: vx.remotes, port: vx.port, mtu });
 }

@@ -11,7 +11,14 @@
  * small sizes); a socket known to send synchronously (wirelab's) can reuse
  * one (`reuseBuffer`). Send errors are counted, never thrown or emitted
  * (an unhandled 'error' event would end the process).
+ *
+ * `bindHostUnderlay` makes the host-side socket: remotes are IPv4 literals,
+ * so its `lookup` answers at once (Node's default defers every send by a
+ * tick through dns.lookup), and it asks for 4 MiB socket buffers (the
+ * kernel caps them at net.core.rmem_max / wmem_max) so a burst of
+ * datagrams waits in the kernel while the event loop is busy.
  */
+import { createSocket, type Socket } from 'node:dgram';
 export interface VxlanUnderlay {
   /** A buffer of at least `len` bytes to write one datagram into, at offset 0. */
   buffer(len: number): Uint8Array;
@@ -98,4 +105,29 @@ class DgramUnderlay implements VxlanUnderlay {
 /** A VXLAN underlay on a bound `dgram`-shaped socket (Node's, or a wirelab host's). The underlay owns it. */
 export function dgramUnderlay(socket: DgramLike, opts: DgramUnderlayOptions = {}): VxlanUnderlay {
   return new DgramUnderlay(socket, opts.reuseBuffer ?? false);
+}
+
+const HOST_SOCKET_BUFFER = 4 * 1024 * 1024;
+
+/** An address is already an address: no resolver round trip per datagram. */
+function literalLookup(hostname: string, _options: unknown, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  callback(null, hostname, 4);
+}
+
+/** A host UDP socket bound to `address:port`, as a VXLAN underlay. Rejects with the bind error (EADDRINUSE, EADDRNOTAVAIL…). */
+export async function bindHostUnderlay(port: number, address = '0.0.0.0'): Promise<VxlanUnderlay> {
+  const sock: Socket = createSocket({ type: 'udp4', lookup: literalLookup, recvBufferSize: HOST_SOCKET_BUFFER, sendBufferSize: HOST_SOCKET_BUFFER });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind(port, address, () => {
+        sock.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    sock.close();
+    throw e;
+  }
+  return dgramUnderlay(sock);
 }

@@ -17,7 +17,6 @@
  * afterAll even when a test fails.
  */
 import { execFile } from 'node:child_process';
-import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../src/lab/lab.js';
 import { BridgeNetwork, type Endpoint } from '../../src/lab/network.js';
 import { VxlanPort } from '../../src/link/vxlan.js';
-import { dgramUnderlay } from '../../src/link/vxlan-underlay.js';
+import { bindHostUnderlay } from '../../src/link/vxlan-underlay.js';
 import { blob, PY_SINK, PY_SOURCE, type Blob } from '../helpers/bulk.js';
 import { capture, createVethPair, exec, requireRoot, spawn, type VethPair } from '../helpers/netns.js';
 
@@ -80,13 +79,8 @@ beforeAll(async () => {
   pair = await createVethPair();
   await machine(m1(), ROOT1, M1_IF, `${UNDER}.1`, `${UNDER}.2`, `${OVER}.10`);
   await machine(m2(), ROOT2, M2_IF, `${UNDER}.5`, `${UNDER}.6`, `${OVER}.11`);
-  const sock: Socket = createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind(4789, `${UNDER}.1`, () => resolve());
-  });
   net = new BridgeNetwork({ name: `vx${id}`, subnet: `${OVER}.0/24`, mtu: 1450, dns: false });
-  vx = new VxlanPort({ clock: net.clock, underlay: dgramUnderlay(sock), vni: 42, remotes: [`${UNDER}.2`, `${UNDER}.6`] });
+  vx = new VxlanPort({ clock: net.clock, underlay: await bindHostUnderlay(4789, `${UNDER}.1`), vni: 42, remotes: [`${UNDER}.2`, `${UNDER}.6`] });
   net.bridge.addPort(vx);
   c = await net.run(lab, { name: 'c', ipv4Address: `${OVER}.2`, namespace: `vx${id}c` });
   dir = mkdtempSync(join(tmpdir(), 'wl-vx-'));
