@@ -83,14 +83,17 @@ describe.skipIf(cap.skip)('two labs, two machines, one VXLAN network', () => {
       { timeout: 30_000 },
     );
     expect(curl.stdout).toBe('200 10.42.0.21');
-    // Site A's DNS answered `web` by asking its peer, site B's DNS server.
-    const dns = await wirelab(['dns', LABS.a]);
-    expect(dns.stdout).toMatch(/^answers\s+local \d+\s+cache \d+\s+forwarded [1-9]/m);
-    // `wirelab stats`: the VXLAN port's remote and its counters; nothing dropped.
-    const stats = JSON.parse((await wirelab(['stats', LABS.a, '--json'])).stdout) as { vxlan: Array<{ network: string; vni: number; remotes: Array<{ address: string; rxFrames: number; txFrames: number }>; drops: Record<string, number> }> };
+    // `wirelab stats`: the VXLAN port's remote and its counters, nothing dropped; and site A's
+    // DNS cache holds the answer it got for `web` from its peer, site B's DNS server.
+    const stats = JSON.parse((await wirelab(['stats', LABS.a, '--json'])).stdout) as {
+      vxlan: Array<{ network: string; vni: number; remotes: Array<{ address: string; rxFrames: number; txFrames: number }>; drops: Record<string, number> }>;
+      tables: Array<{ owner: string; table: string; size: number }>;
+    };
     expect(stats.vxlan).toEqual([expect.objectContaining({ network: 'overlay', vni: 42, drops: {} })]);
     expect(stats.vxlan[0]!.remotes).toEqual([expect.objectContaining({ address: '198.51.100.2' })]);
     expect(stats.vxlan[0]!.remotes[0]!.rxFrames).toBeGreaterThan(5);
+    const cache = stats.tables.find((t) => t.owner === 'network overlay' && t.table === 'dns.cache');
+    expect(cache?.size).toBeGreaterThan(0);
     expect(stats.vxlan[0]!.remotes[0]!.txFrames).toBeGreaterThan(5);
   }, 60_000);
 });
