@@ -108,6 +108,8 @@ export interface VxlanStatsRow {
   vni: number;
   remotes: VxlanRemoteStats[];
   drops: Record<string, number>;
+  /** The host socket's send and socket errors. */
+  underlay: { sendErrors: number; socketErrors: number };
 }
 
 /** One bounded table of a stack (`node`), a switch (`switch <name>`) or a network's services (`network <name>`). */
@@ -233,12 +235,13 @@ export function statsTable(lab: LabView, formatNetem: FormatNetem): Table<StatsJ
     vni: v.port.vni,
     remotes: v.port.remotes(),
     drops: { ...v.port.stats.drops },
+    underlay: v.port.underlayErrors(),
   }));
   if (vxlan.length > 0) {
     lines.push('', 'vxlan:');
     for (const v of vxlan) {
       const drops = Object.entries(v.drops).map(([k, n]) => `${k} ${n}`).join(', ') || '0';
-      lines.push(`  ${v.network}  ${v.port}  vni ${v.vni}  drops ${drops}`);
+      lines.push(`  ${v.network}  ${v.port}  vni ${v.vni}  drops ${drops}  socket errors ${v.underlay.sendErrors + v.underlay.socketErrors}`);
       for (const r of v.remotes) lines.push(`    remote ${r.address}:${r.port}  tx ${r.txFrames} packets ${r.txBytes} bytes  rx ${r.rxFrames} packets ${r.rxBytes} bytes`);
     }
   }

@@ -379,6 +379,11 @@ export class VxlanPort implements Port {
       .map(([mac, e]) => ({ mac: formatMac(mac), dst: e.remote.address, ageMs: now - e.lastSeen }));
   }
 
+  /** The socket's own failures: sends the kernel refused, errors it reported. */
+  underlayErrors(): { sendErrors: number; socketErrors: number } {
+    return { ...this.underlay.stats };
+  }
+
   usage(): TableUsage {
     return { table: 'vxlan.fdb', size: this.fdb.size, limit: this.maxLearned, unit: 'entries', refused: this.learnStats.refused, evicted: 0, like: 'vxlan fdb (learning)' };
   }

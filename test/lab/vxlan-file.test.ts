@@ -62,8 +62,9 @@ describe('VXLAN in the lab file', () => {
     expect(errorOf(lab('{ remotes: [10.0.0.2] }'))).toBe('lab.yaml:3:12 networks.overlay.vxlan.vni: is required');
   });
 
-  it('a remote listed twice, and two networks on one VXLAN port', () => {
+  it('a remote listed twice or equal to local, and two networks on one VXLAN port', () => {
     expect(errorOf(lab('{ vni: 42, remotes: [10.0.0.2, 10.0.0.2] }'))).toBe('lab.yaml:3:43 networks.overlay.vxlan.remotes[1]: remote 10.0.0.2 is listed twice');
+    expect(errorOf(lab('{ vni: 42, remotes: [10.0.0.2], local: 10.0.0.2 }'))).toBe("lab.yaml:3:33 networks.overlay.vxlan.remotes[0]: remote 10.0.0.2 is this machine's own address (local:): it would flood to itself");
     expect(
       errorOf(`networks:
   a:

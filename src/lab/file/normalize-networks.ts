@@ -133,6 +133,8 @@ export function checkVxlan(networks: readonly NetState[], report: Report): void 
     const path = ['networks', n.name, 'vxlan'];
     const dup = n.vxlan.remotes.findIndex((r, i) => n.vxlan!.remotes.indexOf(r) !== i);
     if (dup >= 0) report([...path, 'remotes', dup], `remote ${n.vxlan.remotes[dup]} is listed twice`);
+    const self = n.vxlan.remotes.indexOf(n.vxlan.local ?? '');
+    if (self >= 0) report([...path, 'remotes', self], `remote ${n.vxlan.local} is this machine's own address (local:): it would flood to itself`);
     const here = n.vxlan.local ?? '0.0.0.0';
     const clash = [...seen].find(([k]) => {
       const [port, local] = k.split(' ') as [string, string];
