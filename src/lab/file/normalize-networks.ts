@@ -5,7 +5,10 @@
  * - A network without `ipam` gets 10.88.N.0/24, N = 0, 1, … counting such
  *   networks in file order and skipping any /24 a declared subnet overlaps
  *   (wirelab's own pool: Docker's default pools are 172.17-31 and 192.168).
- * - Gateway: the subnet's first host address; mtu 1500; dns true.
+ * - Gateway: the subnet's first host address; mtu 1500 (1450 with
+ *   `vxlan:`, the underlay's 1500 less 50 bytes of encapsulation); dns true.
+ * - `vxlan:` port 4789; one socket per network, so two networks may not
+ *   share a port and address, and no remote may be the network's own local.
  * - A network is a switch of its own (named after it, VLAN 1) unless it
  *   names a shared switch (`switch:`), where it is one VLAN: two networks on
  *   one switch need distinct `vlan:` ids, or their traffic would mix.

@@ -19,7 +19,8 @@
  *   2. routers (wirelab hosts forwarding between networks, masquerading out
  *      of their uplink); a router is the gateway of each network it joins
  *      at the gateway address;
- *   3. networks: each a `BridgeNetwork` (switch, gateway, DNS);
+ *   3. networks: each a `BridgeNetwork` (switch, gateway, DNS), with a
+ *      VXLAN port on a host UDP socket when it spans machines (`vxlan:`);
  *   4. hosts: wirelab stacks running a Node script (the Node net/http API on
  *      wirelab TCP), in this process;
  *   5. services: containers, started after what they depend on (started, or
