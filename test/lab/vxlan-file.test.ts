@@ -7,7 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createSocket } from 'node:dgram';
 import { LabFileError, loadLabFile, parseLabText } from '../../src/lab/file/index.js';
+import { openVxlanPort } from '../../src/lab/vxlan-link.js';
+import { VirtualClock } from '../../src/time/index.js';
 
 const example = (name: string): string => join(import.meta.dirname, '..', '..', 'examples', 'labs', 'vxlan', name);
 
@@ -87,5 +90,24 @@ describe('the README', () => {
   it('shows site-a.yaml as it is', () => {
     const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
     expect(readme).toContain(`\`\`\`yaml\n${readFileSync(example('site-a.yaml'), 'utf8')}\`\`\``);
+  });
+});
+
+describe('opening a lab network\'s VXLAN socket', () => {
+  it('a bind failure is a sentence naming the network, the address and why', async () => {
+    const vx = { vni: 42, remotes: ['127.0.0.2'], port: 4789 };
+    await expect(openVxlanPort(new VirtualClock(), 'overlay', { ...vx, local: '198.51.100.77' }, 1450)).rejects.toThrow(
+      'network overlay: cannot listen for VXLAN on UDP 198.51.100.77:4789: 198.51.100.77 is not an address of this host',
+    );
+    const taken = createSocket('udp4');
+    await new Promise<void>((resolve) => taken.bind(0, '127.0.0.1', () => resolve()));
+    const port = taken.address().port;
+    try {
+      await expect(openVxlanPort(new VirtualClock(), 'overlay', { ...vx, port, local: '127.0.0.1' }, 1450)).rejects.toThrow(
+        `network overlay: cannot listen for VXLAN on UDP 127.0.0.1:${port}: the port is taken`,
+      );
+    } finally {
+      taken.close();
+    }
   });
 });
