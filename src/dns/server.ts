@@ -16,6 +16,11 @@
  * oversize labels, garbage) get FORMERR. Nothing a client sends can throw out
  * of here: the handlers catch, count and drop.
  *
+ * Peers (`peers`) are other labs' DNS servers: names that are not the
+ * lab's are asked there first, then upstream. A question *from* a peer is
+ * answered from the lab's own names only (REFUSED otherwise, counted), so
+ * two labs that list each other never bounce a name back and forth.
+ *
  * UDP answers larger than the client can take (512 bytes, or its EDNS size)
  * go out truncated with TC set, and the client retries over TCP, where
  * messages carry a two-byte length and several may be pipelined on one
@@ -27,7 +32,7 @@ import type { TcpSocket } from '../tcp/socket.js';
 import type { UdpSocket } from '../udp/index.js';
 import { cacheKey, DnsCache, rcodeName, type DnsCacheOptions } from './cache.js';
 import { frame, TcpFrameReader, type DnsHost } from './exchange.js';
-import { Forwarder, type ForwarderOptions } from './forwarder.js';
+import { Forwarder, parseEndpoint, type ForwarderOptions } from './forwarder.js';
 import {
   copyBytes,
   encodeResponse,
@@ -48,6 +53,8 @@ import { LabZone, type HostRecord, type HostRecordOptions, type LabZoneOptions }
 export interface DnsServerOptions extends LabZoneOptions, Omit<ForwarderOptions, 'upstreams'> {
   /** Upstream resolvers for names outside the lab: 'address' or 'address:port'. */
   upstreams?: readonly string[];
+  /** Other labs' DNS servers ('address' or 'address:port'): asked before the upstreams; never forwarded for. */
+  peers?: readonly string[];
   /** Address to listen on. Default '0.0.0.0'. */
   address?: string;
   /** Port for UDP and TCP. Default 53. */
@@ -68,7 +75,7 @@ export interface DnsServerStats {
   /** Malformed input by reason; 'short' and 'response' get silence, the rest FORMERR. */
   malformed: Record<MalformedReason, number>;
   /** Refusals by cause. */
-  refused: { noUpstream: number; overload: number; class: number; transfer: number; tcpConnections: number };
+  refused: { noUpstream: number; overload: number; class: number; transfer: number; tcpConnections: number; peer: number };
   /** UDP answers cut to fit the client (TC set). */
   truncated: number;
   /** TCP connections closed for bad framing or idleness. */
@@ -88,7 +95,7 @@ export class DnsServer {
     answers: { local: 0, cache: 0, forwarded: 0 },
     rcodes: {},
     malformed: { short: 0, response: 0, badCount: 0, decode: 0, badOpt: 0 },
-    refused: { noUpstream: 0, overload: 0, class: 0, transfer: 0, tcpConnections: 0 },
+    refused: { noUpstream: 0, overload: 0, class: 0, transfer: 0, tcpConnections: 0, peer: 0 },
     truncated: 0,
     tcpClosed: { framing: 0, idle: 0 },
     internalErrors: 0,
@@ -100,6 +107,8 @@ export class DnsServer {
   private udpSocket: UdpSocket | undefined;
   private tcpServer: TcpServer | undefined;
   private readonly tcpConnections = new Set<TcpSocket>();
+  /** Peers' addresses: their questions are answered from the lab's names only. */
+  private readonly peerAddresses: ReadonlySet<string>;
 
   constructor(
     private readonly host: DnsHost,
@@ -107,7 +116,9 @@ export class DnsServer {
   ) {
     this.zone = new LabZone(opts);
     this.cache = new DnsCache(host.clock, opts.cache);
-    this.forwarder = new Forwarder(host, opts);
+    const peers = opts.peers ?? [];
+    this.forwarder = new Forwarder(host, { ...opts, upstreams: [...peers, ...(opts.upstreams ?? [])] });
+    this.peerAddresses = new Set(peers.map((p) => parseEndpoint(p).address));
     this.address = opts.address ?? '0.0.0.0';
     this.port = opts.port ?? 53;
     this.tcpIdleMs = opts.tcpIdleMs ?? 10_000;
@@ -121,7 +132,7 @@ export class DnsServer {
     const tcp = (this.tcpServer = this.host.tcp.createServer((sock) => this.onTcpConnection(sock)));
     udp.on('message', (msg, rinfo) => {
       // Copied: the reply is built after this handler returns.
-      void this.handle(copyBytes(msg), 'udp').then((reply) => {
+      void this.handle(copyBytes(msg), 'udp', rinfo.address).then((reply) => {
         if (reply === undefined || this.udpSocket !== udp) return;
         try {
           udp.send(reply, rinfo.port, rinfo.address);
@@ -175,10 +186,10 @@ export class DnsServer {
    * The reply to one query message, or undefined for silence. Public so a
    * test or another transport can drive the server directly.
    */
-  async handle(msg: Uint8Array, transport: Transport): Promise<Uint8Array | undefined> {
+  async handle(msg: Uint8Array, transport: Transport, from?: string): Promise<Uint8Array | undefined> {
     this.stats.queries[transport]++;
     try {
-      const answered = await this.answer(msg);
+      const answered = await this.answer(msg, from !== undefined && this.peerAddresses.has(from));
       if (answered === undefined) return undefined;
       let reply = answered.bytes;
       if (transport === 'udp') {
@@ -194,7 +205,7 @@ export class DnsServer {
   }
 
   /** The reply and the most bytes the client takes over UDP (512, or its EDNS size). */
-  private async answer(msg: Uint8Array): Promise<{ bytes: Uint8Array; udpLimit: number } | undefined> {
+  private async answer(msg: Uint8Array, fromPeer: boolean): Promise<{ bytes: Uint8Array; udpLimit: number } | undefined> {
     const parsed = parseQuery(msg);
     if (!parsed.ok) {
       this.stats.malformed[parsed.reason]++;
@@ -230,6 +241,10 @@ export class DnsServer {
         edns: q.ednsPayload !== undefined,
       });
       return { bytes, udpLimit };
+    }
+    if (fromPeer) {
+      this.stats.refused.peer++;
+      return reply(RCODE.REFUSED);
     }
     const key = cacheKey(q.question.name, q.question.type, 'IN');
     const cached = this.cache.get(key);
@@ -274,7 +289,7 @@ export class DnsServer {
     const reader = new TcpFrameReader();
     sock.on('data', (chunk: Uint8Array) => {
       for (const msg of reader.push(chunk)) {
-        void this.handle(msg, 'tcp').then((reply) => {
+        void this.handle(msg, 'tcp', sock.remoteAddress).then((reply) => {
           if (reply === undefined || sock.destroyed) return;
           try {
             sock.write(frame(reply));

@@ -8,6 +8,7 @@
  * `formatNetemSpec`), so this file depends on nothing but the lab's view.
  */
 import type { ImpairmentOptions, ImpairStats } from '../link/impair.js';
+import type { VxlanRemoteStats } from '../link/vxlan.js';
 import type { TableUsage } from '../time/index.js';
 import { BRIDGE_DROP_REASONS } from '../switch/counters.js';
 import { findLink, type LabView, type LinkView } from './lab-view.js';
@@ -97,6 +98,18 @@ export interface StatsJson {
   stacks: Array<{ node: string; stats: Record<string, unknown> }>;
   /** Every bounded table, its size against its limit. */
   tables: TableRow[];
+  /** Each VXLAN port: its remotes' counters and its drops by reason (absent without VXLAN). */
+  vxlan?: VxlanStatsRow[];
+}
+
+export interface VxlanStatsRow {
+  network: string;
+  port: string;
+  vni: number;
+  remotes: VxlanRemoteStats[];
+  drops: Record<string, number>;
+  /** The host socket's send and socket errors. */
+  underlay: { sendErrors: number; socketErrors: number };
 }
 
 /** One bounded table of a stack (`node`), a switch (`switch <name>`) or a network's services (`network <name>`). */
@@ -110,6 +123,7 @@ export function labTables(lab: LabView): TableRow[] {
   for (const s of lab.stacks()) for (const u of s.stack.tables()) rows.push({ owner: s.name, ...u });
   for (const s of lab.switches()) rows.push({ owner: `switch ${s.name}`, ...s.bridge.fdbUsage() });
   for (const t of lab.serviceTables?.() ?? []) rows.push({ owner: `network ${t.network}`, ...t.usage });
+  for (const v of lab.vxlanPorts?.() ?? []) rows.push({ owner: `network ${v.network}`, ...v.port.usage() });
   return rows;
 }
 
@@ -215,7 +229,23 @@ export function statsTable(lab: LabView, formatNetem: FormatNetem): Table<StatsJ
       lines.push(`  ${s.node}  ${leaves.join(' ') || '(all zero)'}`);
     }
   }
+  const vxlan: VxlanStatsRow[] = (lab.vxlanPorts?.() ?? []).map((v) => ({
+    network: v.network,
+    port: v.port.name,
+    vni: v.port.vni,
+    remotes: v.port.remotes(),
+    drops: { ...v.port.stats.drops },
+    underlay: v.port.underlayErrors(),
+  }));
+  if (vxlan.length > 0) {
+    lines.push('', 'vxlan:');
+    for (const v of vxlan) {
+      const drops = Object.entries(v.drops).map(([k, n]) => `${k} ${n}`).join(', ') || '0';
+      lines.push(`  ${v.network}  ${v.port}  vni ${v.vni}  drops ${drops}  socket errors ${v.underlay.sendErrors + v.underlay.socketErrors}`);
+      for (const r of v.remotes) lines.push(`    remote ${r.address}:${r.port}  tx ${r.txFrames} packets ${r.txBytes} bytes  rx ${r.rxFrames} packets ${r.rxBytes} bytes`);
+    }
+  }
   const tables = labTables(lab);
   if (tables.length > 0) lines.push('', 'tables:', ...formatTables(tables).map((l) => `  ${l}`));
-  return { text: lines.join('\n') + '\n', json: { ports, stacks, tables } };
+  return { text: lines.join('\n') + '\n', json: { ports, stacks, tables, ...(vxlan.length > 0 ? { vxlan } : {}) } };
 }

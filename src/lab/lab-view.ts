@@ -7,6 +7,7 @@
  * `RunningLab` (./file/up.ts) implements it; inspection code depends only on
  * this interface, so it can be tested on a hand-built lab in memory.
  */
+import type { VxlanPort } from '../link/vxlan.js';
 import type { ImpairedPort } from '../link/impair.js';
 import type { Stack } from '../stack.js';
 import type { TableUsage } from '../time/index.js';
@@ -56,6 +57,8 @@ export interface LabView {
    * network's DNS cache, its published UDP ports' flows), by network.
    */
   serviceTables?(): ReadonlyArray<{ readonly network: string; readonly usage: TableUsage }>;
+  /** The VXLAN ports of networks that span machines, by network. */
+  vxlanPorts?(): ReadonlyArray<{ readonly network: string; readonly port: VxlanPort }>;
 }
 
 /** `node:iface` (or `node`, meaning its only interface) → the link; errors name what exists. */

@@ -61,7 +61,7 @@ export interface BridgeNetworkOptions {
    * DNS on the gateway (default on). `upstreams` answer names outside the
    * lab ('address' or 'address:port'); without any, those get REFUSED.
    */
-  dns?: false | { upstreams?: readonly string[]; domain?: string };
+  dns?: false | { upstreams?: readonly string[]; domain?: string; peers?: readonly string[] };
   /**
    * The gateway's way out: a port (e.g. a TAP into an "outside" namespace)
    * with the gateway's address on it. The gateway then forwards between the
@@ -80,6 +80,12 @@ export interface BridgeNetworkOptions {
    * does not close it.
    */
   router?: { name: string; stack: Stack; ifname: string };
+  /**
+   * The network spans processes (VXLAN to other labs): wirelab hosts on it
+   * get random locally administered MACs, since the MACs a stack derives
+   * from its process-wide host counter would be the same in every lab.
+   */
+  randomMacs?: boolean;
 }
 
 /** How a published port reaches the container. */
@@ -128,6 +134,13 @@ export interface StackAttachment {
 
 const IFNAME_MAX = 15;
 
+/** A random unicast, locally administered MAC (as the kernel's eth_random_addr). */
+function randomLocalMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
 export class BridgeNetwork {
   readonly name: string;
   readonly clock: Clock;
@@ -159,6 +172,7 @@ export class BridgeNetwork {
   private readonly id = randomBytes(2).toString('hex');
   private tapCounter = 0;
   private closed = false;
+  private readonly randomMacs: boolean;
 
   constructor(opts: BridgeNetworkOptions) {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(opts.name)) {
@@ -182,6 +196,7 @@ export class BridgeNetwork {
     this.bridge = opts.switch?.bridge ?? new Bridge({ clock: this.clock, name: `br-${this.name}`.slice(0, IFNAME_MAX) });
     this.switchName = opts.switch?.name ?? this.name;
     this.vlan = opts.switch?.vlan ?? 1;
+    this.randomMacs = opts.randomMacs ?? false;
     this.ownsGateway = opts.router === undefined;
     this.gateway = opts.router?.stack ?? new Stack(this.clock, { name: `${this.name}-gw` });
     this.plugStack(opts.router?.name ?? `${this.name}-gw`, this.gateway, opts.router?.ifname ?? 'eth0', this.gatewayAddress);
@@ -196,6 +211,7 @@ export class BridgeNetwork {
       address: this.gatewayAddress,
       ...(opts.dns?.upstreams !== undefined ? { upstreams: opts.dns.upstreams } : {}),
       ...(opts.dns?.domain !== undefined ? { domain: opts.dns.domain } : {}),
+      ...(opts.dns?.peers !== undefined ? { peers: opts.dns.peers } : {}),
     });
   }
 
@@ -204,7 +220,8 @@ export class BridgeNetwork {
     const [stackEnd, switchEnd] = createPipe(this.clock, { offload: true, names: [`${node}-${ifname}`, `${this.name}-${node}`.slice(0, 40)] });
     this.pipes.push(stackEnd, switchEnd);
     const impaired = this.plug(switchEnd, on);
-    stack.addInterface(stackEnd, { name: ifname, addresses: [`${address}/${this.subnet.prefixLength}`], mtu: this.mtu });
+    const mac = this.randomMacs ? { mac: randomLocalMac() } : {};
+    stack.addInterface(stackEnd, { name: ifname, addresses: [`${address}/${this.subnet.prefixLength}`], mtu: this.mtu, ...mac });
     this.links.push(this.linkView(node, ifname, switchEnd.name, impaired, 'stack', on));
   }
 

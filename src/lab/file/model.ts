@@ -20,6 +20,19 @@ export interface LabModel {
   routers: RouterModel[];
   hosts: HostModel[];
   captures: CaptureModel[];
+  /** Other labs' DNS servers, asked for names this lab does not know (`dns.peers`); absent when not written. */
+  dns?: { peers: string[] };
+}
+
+/** A network stretched over VXLAN to other machines (`networks.<n>.vxlan`). */
+export interface VxlanModel {
+  vni: number;
+  /** Remote VTEPs' IPv4 addresses. */
+  remotes: string[];
+  /** UDP port, here and at the remotes (4789). */
+  port: number;
+  /** Host address to bind; undefined: every address. */
+  local: string | undefined;
 }
 
 export interface SwitchModel {
@@ -92,6 +105,8 @@ export interface NetworkModel {
   gatewayRouter: string | undefined;
   /** tc-netem words for every link of the network, if written. */
   impair: string | undefined;
+  /** Present when the network spans machines over VXLAN (its mtu then defaults to 1450). */
+  vxlan?: VxlanModel;
 }
 
 export type DependencyCondition = 'service_started' | 'service_healthy';

@@ -5,7 +5,10 @@
  * - A network without `ipam` gets 10.88.N.0/24, N = 0, 1, … counting such
  *   networks in file order and skipping any /24 a declared subnet overlaps
  *   (wirelab's own pool: Docker's default pools are 172.17-31 and 192.168).
- * - Gateway: the subnet's first host address; mtu 1500; dns true.
+ * - Gateway: the subnet's first host address; mtu 1500 (1450 with
+ *   `vxlan:`, the underlay's 1500 less 50 bytes of encapsulation); dns true.
+ * - `vxlan:` port 4789; one socket per network, so two networks may not
+ *   share a port and address, and no remote may be the network's own local.
  * - A network is a switch of its own (named after it, VLAN 1) unless it
  *   names a shared switch (`switch:`), where it is one VLAN: two networks on
  *   one switch need distinct `vlan:` ids, or their traffic would mix.
@@ -17,6 +20,9 @@ import type { NetworkFile, SwitchFile } from './schema.js';
 import type { Report } from './normalize.js';
 
 const DEFAULT_MTU = 1500;
+/** A VXLAN network's default MTU: a 1500-byte underlay less the 50 bytes of encapsulation (Linux's choice). */
+const VXLAN_DEFAULT_MTU = 1450;
+const VXLAN_DEFAULT_PORT = 4789;
 /** wirelab's pool for networks without ipam: 10.88.N.0/24. */
 const AUTO_POOL_BASE = ipToInt('10.88.0.0');
 
@@ -59,7 +65,7 @@ export function normalizeNetworks(defs: Array<[string, NetworkFile | null]>, rep
   }
   let auto = 0;
   for (const [name, def] of defs) {
-    const mtu = def?.mtu ?? DEFAULT_MTU;
+    const mtu = def?.mtu ?? (def?.vxlan !== undefined ? VXLAN_DEFAULT_MTU : DEFAULT_MTU);
     const dns = def?.dns ?? true;
     const cfg = def?.ipam?.config[0];
     let base: number;
@@ -105,6 +111,9 @@ export function normalizeNetworks(defs: Array<[string, NetworkFile | null]>, rep
         vlan: def?.vlan ?? 1,
         gatewayRouter: undefined,
         impair: def?.impair,
+        ...(def?.vxlan !== undefined
+          ? { vxlan: { vni: def.vxlan.vni, remotes: [...def.vxlan.remotes], port: def.vxlan.port ?? VXLAN_DEFAULT_PORT, local: def.vxlan.local } }
+          : {}),
       },
       base,
       prefix,
@@ -113,6 +122,33 @@ export function normalizeNetworks(defs: Array<[string, NetworkFile | null]>, rep
     });
   }
   return out;
+}
+
+/**
+ * VXLAN across a lab's networks: each network has a socket of its own, so
+ * two networks cannot listen on the same port and address; a network lists
+ * a remote only once.
+ */
+export function checkVxlan(networks: readonly NetState[], report: Report): void {
+  const seen = new Map<string, string>();
+  for (const { model: n } of networks) {
+    if (n.vxlan === undefined) continue;
+    const path = ['networks', n.name, 'vxlan'];
+    const dup = n.vxlan.remotes.findIndex((r, i) => n.vxlan!.remotes.indexOf(r) !== i);
+    if (dup >= 0) report([...path, 'remotes', dup], `remote ${n.vxlan.remotes[dup]} is listed twice`);
+    const self = n.vxlan.remotes.indexOf(n.vxlan.local ?? '');
+    if (self >= 0) report([...path, 'remotes', self], `remote ${n.vxlan.local} is this machine's own address (local:): it would flood to itself`);
+    const here = n.vxlan.local ?? '0.0.0.0';
+    const clash = [...seen].find(([k]) => {
+      const [port, local] = k.split(' ') as [string, string];
+      return Number(port) === n.vxlan!.port && (local === here || local === '0.0.0.0' || here === '0.0.0.0');
+    });
+    if (clash !== undefined) {
+      report([...path, 'port'], `network ${clash[1]} already listens for VXLAN on UDP port ${n.vxlan.port}: give this network a port: of its own`, { atKey: n.vxlan.port === VXLAN_DEFAULT_PORT });
+      continue;
+    }
+    seen.set(`${n.vxlan.port} ${here}`, n.name);
+  }
 }
 
 /**

@@ -26,7 +26,7 @@ import { parseNetemSpec } from '../../link/netem-spec.js';
 import { parseCidr, parseIPv4 } from '../../wire/address.js';
 import type { SwitchModel, AttachmentModel, CaptureModel, DependencyCondition, HealthcheckModel, HostModel, LabModel, RouteModel, RouterModel, ServiceModel } from './model.js';
 import { AttachmentPlanner } from './normalize-nodes.js';
-import { ipToInt, normalizeNetworks, normalizeSwitches } from './normalize-networks.js';
+import { checkVxlan, ipToInt, normalizeNetworks, normalizeSwitches } from './normalize-networks.js';
 import { LAB_NAME_PATTERN, type CaptureFile, type LabFile, type RouterFile, type ServiceFile } from './schema.js';
 
 type PathSegment = string | number;
@@ -79,6 +79,7 @@ export function normalizeLab(file: LabFile, ctx: NormalizeContext): LabModel {
   const routerEntries = inFileOrder(file.routers ?? {}, ['routers'], ctx);
   const hostEntries = inFileOrder(file.hosts ?? {}, ['hosts'], ctx);
   const networks = normalizeNetworks(networkEntries, report);
+  checkVxlan(networks, report);
   const switches = normalizeSwitches(inFileOrder(file.switches ?? {}, ['switches'], ctx), networks, new Map(networkEntries), report);
   const byNetwork = new Map(networks.map((n) => [n.model.name, n]));
   const declaredNetworks = ctx.alsoDeclared?.networks ?? networkEntries.map(([n]) => n);
@@ -148,6 +149,7 @@ export function normalizeLab(file: LabFile, ctx: NormalizeContext): LabModel {
     routers,
     hosts,
     captures,
+    ...(file.dns !== undefined ? { dns: { peers: [...file.dns.peers] } } : {}),
   };
 }
 

@@ -49,6 +49,30 @@ const vlanId = z
   .min(1, { error: 'must be a VLAN id from 1 to 4094' })
   .max(4094, { error: 'must be a VLAN id from 1 to 4094' });
 
+const vxlanPort = z
+  .number({ error: 'must be a UDP port from 1 to 65535' })
+  .int({ error: 'must be a UDP port from 1 to 65535' })
+  .min(1, { error: 'must be a UDP port from 1 to 65535' })
+  .max(65535, { error: 'must be a UDP port from 1 to 65535' });
+
+/** wirelab: the network stretched over VXLAN (RFC 7348) to other machines' labs or VTEPs. */
+export const vxlanSchema = z
+  .strictObject({
+    vni: z
+      .number({ error: 'must be a VXLAN network identifier from 1 to 16777215' })
+      .int({ error: 'must be a VXLAN network identifier from 1 to 16777215' })
+      .min(1, { error: 'must be a VXLAN network identifier from 1 to 16777215' })
+      .max(16777215, { error: 'must be a VXLAN network identifier from 1 to 16777215' })
+      .meta({ description: 'The VXLAN network identifier every VTEP of this network uses (1..16777215).' }),
+    remotes: z
+      .array(ipv4, { error: 'must be a list of the remote VTEPs\' IPv4 addresses' })
+      .min(1, { error: 'must list at least one remote VTEP address' })
+      .meta({ description: 'The other VTEPs (machines) by IPv4 address: broadcast and unknown frames go to each.' }),
+    port: vxlanPort.optional().meta({ description: 'UDP port, here and at the remotes. Default 4789 (IANA; Linux needs dstport 4789).' }),
+    local: ipv4.optional().meta({ description: 'The host address to send from and listen on. Default: every address (0.0.0.0).' }),
+  })
+  .meta({ description: 'wirelab: stretch this network over VXLAN to other machines. Its MTU defaults to 1450 (1500 − 50).' });
+
 const ipamConfigSchema = z
   .strictObject({
     subnet: z
@@ -84,6 +108,7 @@ export const networkSchema = z
       .optional()
       .meta({ description: 'wirelab: the access VLAN of this network\'s ports on its switch (needed when networks share a switch).' }),
     impair: netemText.optional().meta({ description: 'wirelab: impair every link of this network toward its node, in tc-netem\'s words.' }),
+    vxlan: vxlanSchema.optional(),
   })
   .meta({ description: 'A wirelab bridge network.' });
 
@@ -235,6 +260,14 @@ export const labFileSchema = z
     routers: z.record(serviceName, routerSchema, { error: 'must be a map of router name to router' }).optional(),
     hosts: z.record(serviceName, hostSchema, { error: 'must be a map of host name to host' }).optional(),
     captures: z.record(z.string(), captureSchema, { error: 'must be a map of capture name to capture' }).optional(),
+    dns: z
+      .strictObject({
+        peers: z
+          .array(ipv4, { error: 'must be a list of DNS server IPv4 addresses' })
+          .meta({ description: 'Other labs\' DNS servers (their gateway addresses on a shared VXLAN network): names this lab does not know are asked there.' }),
+      })
+      .optional()
+      .meta({ description: 'wirelab: the lab\'s DNS servers and other labs\'.' }),
   })
   .meta({ title: 'wirelab lab file', description: 'A wirelab lab: containers on user-space networks, in docker compose\'s words.' });
 

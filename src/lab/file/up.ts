@@ -19,7 +19,8 @@
  *   2. routers (wirelab hosts forwarding between networks, masquerading out
  *      of their uplink); a router is the gateway of each network it joins
  *      at the gateway address;
- *   3. networks: each a `BridgeNetwork` (switch, gateway, DNS);
+ *   3. networks: each a `BridgeNetwork` (switch, gateway, DNS), with a
+ *      VXLAN port on a host UDP socket when it spans machines (`vxlan:`);
  *   4. hosts: wirelab stacks running a Node script (the Node net/http API on
  *      wirelab TCP), in this process;
  *   5. services: containers, started after what they depend on (started, or
@@ -43,6 +44,7 @@ import { compileCaptureFilter } from '../../link/capture-filter.js';
 import { parseNetemSpec } from '../../link/netem-spec.js';
 import { createPipe } from '../../link/pipe.js';
 import type { Port } from '../../link/port.js';
+import type { VxlanPort } from '../../link/vxlan.js';
 import { PcapngWriter } from '../../link/pcap.js';
 import { Stack } from '../../stack.js';
 import { Bridge } from '../../switch/bridge.js';
@@ -54,6 +56,7 @@ import type { Container } from '../netns.js';
 import type { ContainerProcess } from '../process.js';
 import { BridgeNetwork, type SwitchRef } from '../network.js';
 import { stateDir } from '../registry.js';
+import { openVxlanPort } from '../vxlan-link.js';
 import type { AttachmentModel, LabModel, ServiceModel } from './model.js';
 
 export type ServiceStatus = 'created' | 'running' | 'healthy' | 'unhealthy' | 'exited';
@@ -125,6 +128,7 @@ export class RunningLab implements LabView {
   private readonly services = new Map<string, RunningService>();
   private readonly nodes = new Map<string, RunningNode>();
   private readonly cables: Port[] = [];
+  private readonly vxlan: Array<{ network: string; port: VxlanPort }> = [];
   private readonly captures: Array<{ writer: PcapngWriter; stops: Array<() => void> }> = [];
   private readonly logs: WriteStream[] = [];
   private downing: Promise<void> | undefined;
@@ -179,8 +183,9 @@ export class RunningLab implements LabView {
         subnet: n.subnet,
         gateway: n.gateway,
         mtu: n.mtu,
-        dns: n.dns ? {} : false,
+        dns: n.dns ? (m.dns !== undefined ? { peers: m.dns.peers } : {}) : false,
         clock: this.clock,
+        randomMacs: n.vxlan !== undefined,
         ...(ownSwitch.has(n.name) ? {} : { switch: { name: n.switch, bridge: this.bridges.get(n.switch)!, vlan: n.vlan } }),
         ...(router !== undefined && att !== undefined ? { router: { name: router.name, stack: this.nodes.get(router.name)!.stack, ifname: att.ifname } } : {}),
       });
@@ -188,6 +193,13 @@ export class RunningLab implements LabView {
       if (ownSwitch.has(n.name)) this.bridges.set(n.name, net.bridge);
       const vlan = ownSwitch.has(n.name) ? '' : `  switch ${n.switch} vlan ${n.vlan}`;
       say(`network ${n.name}  ${n.subnet}  gateway ${n.gateway}${router !== undefined ? ` (router ${router.name})` : ''}${vlan}${n.dns ? '  dns' : ''}`);
+      if (n.vxlan !== undefined) {
+        const vx = await openVxlanPort(this.clock, n.name, n.vxlan, n.mtu);
+        this.cables.push(vx);
+        this.vxlan.push({ network: n.name, port: vx });
+        net.bridge.addPort(vx, { mode: 'access', pvid: n.vlan });
+        say(`vxlan ${n.name}  vni ${n.vxlan.vni}  remotes ${n.vxlan.remotes.join(',')}  udp ${n.vxlan.local ?? '0.0.0.0'}:${n.vxlan.port}  mtu ${n.mtu}`);
+      }
     }
     for (const r of m.routers) {
       const node = this.nodes.get(r.name)!;
@@ -422,6 +434,10 @@ export class RunningLab implements LabView {
 
   links(): LinkView[] {
     return [...this.networksByName.values()].flatMap((n) => [...n.linkViews()]);
+  }
+
+  vxlanPorts(): Array<{ network: string; port: VxlanPort }> {
+    return [...this.vxlan];
   }
 
   serviceTables(): Array<{ network: string; usage: TableUsage }> {
