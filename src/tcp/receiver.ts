@@ -379,17 +379,20 @@ export class TcpReceiver {
 
 /**
  * In-order payload is copied out of the borrowed receive buffer once per
- * segment, into slabs carved as Node's Buffer pool carves its own: a
- * backing store per segment (`slice()`) was a top cost of the receive path,
- * for 1.4 KB segments and even more for 64 KB GSO super-frames, where a
- * zero-filled 64 KB allocation cost several times the copy itself. Slabs
- * come from `Buffer.allocUnsafeSlow` (no zero fill: every byte handed out is
- * written first). A slab region is never written again once handed out, so
- * each chunk stays owned by whoever received it; a slab lives as long as
- * any chunk cut from it, so a chunk kept alone pins at most one slab.
+ * segment. A backing store per ~1.4 KB segment was a top cost of the
+ * receive path, so small copies are carved from shared 64 KiB slabs, as
+ * Node's Buffer pool carves its own; consecutive segments land side by side,
+ * which lets the socket join them into one push. A larger segment (a GSO
+ * super-frame) gets a buffer of its own. Both come from
+ * `Buffer.allocUnsafeSlow`: no zero fill (every byte handed out is written
+ * first; `slice()` zero-filled and then copied), and sizes under glibc's
+ * mmap threshold, so freed buffers are reused from the heap instead of
+ * being mapped afresh — a page fault per 4 KiB, which halved the copy's
+ * speed with 256 KiB slabs. A slab region is never written again once
+ * handed out, so each chunk stays owned by whoever received it.
  */
-const SLAB_BYTES = 256 * 1024;
-const SLAB_MAX_CHUNK = 64 * 1024;
+const SLAB_BYTES = 64 * 1024;
+const SLAB_MAX_CHUNK = 16 * 1024;
 let slab: Uint8Array = Buffer.allocUnsafeSlow(SLAB_BYTES);
 let slabUsed = 0;
 function ownedCopy(src: Uint8Array): Uint8Array {
