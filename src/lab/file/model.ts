@@ -92,6 +92,8 @@ export interface NetworkModel {
   gatewayRouter: string | undefined;
   /** tc-netem words for every link of the network, if written. */
   impair: string | undefined;
+  /** Existing interfaces attached to the network's switch by AF_PACKET (`interfaces:`). */
+  interfaces?: string[];
 }
 
 export type DependencyCondition = 'service_started' | 'service_healthy';

@@ -57,6 +57,15 @@ export function normalizeNetworks(defs: Array<[string, NetworkFile | null]>, rep
     }
     declared.push({ name, base: base >>> 0, prefix });
   }
+  // An interface can be plugged into one switch port only.
+  const plugged = new Map<string, string>();
+  for (const [name, def] of defs) {
+    (def?.interfaces ?? []).forEach((ifname, i) => {
+      const first = plugged.get(ifname);
+      if (first !== undefined) report(['networks', name, 'interfaces', i], `"${ifname}" is already attached to network ${first}`);
+      else plugged.set(ifname, name);
+    });
+  }
   let auto = 0;
   for (const [name, def] of defs) {
     const mtu = def?.mtu ?? DEFAULT_MTU;
@@ -105,6 +114,7 @@ export function normalizeNetworks(defs: Array<[string, NetworkFile | null]>, rep
         vlan: def?.vlan ?? 1,
         gatewayRouter: undefined,
         impair: def?.impair,
+        ...(def?.interfaces !== undefined && def.interfaces.length > 0 ? { interfaces: [...def.interfaces] } : {}),
       },
       base,
       prefix,

@@ -46,6 +46,7 @@ import type { Port } from '../../link/port.js';
 import { PcapngWriter } from '../../link/pcap.js';
 import { Stack } from '../../stack.js';
 import { Bridge } from '../../switch/bridge.js';
+import { openPacketPort, type PacketPort } from '../../link/packet-port.js';
 import { RealClock, type TableUsage } from '../../time/index.js';
 import { Lab } from '../lab.js';
 import type { LabView, LinkView, NetworkView } from '../lab-view.js';
@@ -188,6 +189,19 @@ export class RunningLab implements LabView {
       if (ownSwitch.has(n.name)) this.bridges.set(n.name, net.bridge);
       const vlan = ownSwitch.has(n.name) ? '' : `  switch ${n.switch} vlan ${n.vlan}`;
       say(`network ${n.name}  ${n.subnet}  gateway ${n.gateway}${router !== undefined ? ` (router ${router.name})` : ''}${vlan}${n.dns ? '  dns' : ''}`);
+    }
+    for (const n of m.networks) {
+      for (const ifname of n.interfaces ?? []) {
+        let port: PacketPort;
+        try {
+          port = openPacketPort(ifname);
+        } catch (e) {
+          throw new Error(`network ${n.name}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        }
+        this.cables.push(port);
+        this.bridges.get(n.switch)!.addPort(port, { mode: 'access', pvid: n.vlan });
+        say(`interface ${ifname}  on network ${n.name} (AF_PACKET)`);
+      }
     }
     for (const r of m.routers) {
       const node = this.nodes.get(r.name)!;
