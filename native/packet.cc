@@ -143,13 +143,15 @@ class Packet : public Napi::ObjectWrap<Packet> {
           .ThrowAsJavaScriptException();
       return;
     }
-    // Page-aligned, power-of-two blocks that hold a largest frame (the ring
-    // would truncate a bigger one): checked here so the error names the option.
+    // Page-aligned, power-of-two blocks that hold a largest frame with its
+    // headers (the ring would truncate a bigger one): checked here so the
+    // error names the option.
     const long page = sysconf(_SC_PAGESIZE);
-    if (blockBytes < 2 * kMaxFrame || (blockBytes & (blockBytes - 1)) != 0 || blockBytes % page != 0 ||
+    constexpr size_t kMinBlock = kMaxFrame + 4096;
+    if (blockBytes < kMinBlock || (blockBytes & (blockBytes - 1)) != 0 || blockBytes % page != 0 ||
         blockCount < 2 || blockCount > 1024) {
       Napi::RangeError::New(env, what + ": blockBytes must be a power of two of at least " +
-                                     std::to_string(2 * kMaxFrame) + " and blockCount 2..1024")
+                                     std::to_string(kMinBlock) + " and blockCount 2..1024")
           .ThrowAsJavaScriptException();
       return;
     }
@@ -513,7 +515,7 @@ class Packet : public Napi::ObjectWrap<Packet> {
         auto* ph = reinterpret_cast<struct tpacket3_hdr*>(reinterpret_cast<uint8_t*>(bd) + pktOffset_);
         const uint32_t snap = ph->tp_snaplen;
         if (snap < ph->tp_len || snap < 14) {
-          truncated_++;  // cut short by the ring (cannot happen with blocks of 2 largest frames) or a runt
+          truncated_++;  // cut short by the ring (cannot happen: a block holds a largest frame) or a runt
         } else {
           const uint8_t* mac = reinterpret_cast<const uint8_t*>(ph) + ph->tp_mac;
           uint8_t* out = slab_ + pos;

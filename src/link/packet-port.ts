@@ -37,9 +37,13 @@ export interface PacketPortOptions {
   force?: boolean;
   /** Receive frames for every MAC (a switch port must). Default true. */
   promisc?: boolean;
-  /** Ring block size in bytes, a power of two ≥ 2 largest frames. Default 256 KiB. */
+  /** Ring block size in bytes, a power of two holding a largest frame. Default 128 KiB. */
   blockBytes?: number;
-  /** Ring blocks. Default 16 (4 MiB of ring). */
+  /**
+   * Ring blocks. Default 64 (8 MiB of ring). A quiet interface hands over a
+   * block per frame (each is retired after `retireMs`), so this is also how
+   * many frames wait while the event loop is busy elsewhere.
+   */
   blockCount?: number;
   /** A partly filled block is handed over after this many ms (the latency floor when idle). Default 1. */
   retireMs?: number;
@@ -55,8 +59,8 @@ export interface PacketPortOptions {
   readProcFile?: (path: string) => string;
 }
 
-const DEFAULT_BLOCK_BYTES = 256 << 10;
-const DEFAULT_BLOCK_COUNT = 16;
+const DEFAULT_BLOCK_BYTES = 128 << 10;
+const DEFAULT_BLOCK_COUNT = 64;
 
 /** Opens an AF_PACKET port on the existing interface `ifname`. Throws errors that say what is wrong. */
 export function openPacketPort(ifname: string, opts: PacketPortOptions = {}): PacketPort {
