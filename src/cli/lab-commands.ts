@@ -14,7 +14,7 @@ export function registerLabCommands(program: Command): void {
   program
     .command('demo')
     .description(
-      "the main job in a minute: a web application (web, api, db, cache, worker) on a wirelab network with DNS, a router with NAT, a published port and an impaired link, captured to demo.pcapng; as root with real containers, otherwise wirelab hosts in memory",
+      "the main job in a minute: a web application (web, api, db, cache, worker) on a wirelab network with DNS, a router with NAT, a published port and an impaired link, captured to demo.pcapng; with real containers as root or, without root, in a user namespace of its own; wirelab hosts in memory where neither works",
     )
     .option('-p, --port <port>', 'host port web is published on (127.0.0.1)', '8080')
     .option('-w, --write <file>', 'where the capture goes', 'demo.pcapng')
@@ -25,7 +25,7 @@ export function registerLabCommands(program: Command): void {
     .option('--stay', 'keep everything up until Ctrl-C')
     .addHelpText(
       'after',
-      '\nExamples:\n  npx wirelab demo                 # as a user: wirelab hosts in memory\n  sudo npx wirelab demo            # as root: real containers\n  sudo wirelab demo -p 18080 --stay\n  tshark -r demo.pcapng',
+      '\nExamples:\n  npx wirelab demo                 # as a user: containers in a user namespace (in memory without one)\n  sudo npx wirelab demo            # as root: real containers\n  sudo wirelab demo -p 18080 --stay\n  tshark -r demo.pcapng',
     )
     .action(async (opts: { port: string; write: string; memory?: boolean; bridge?: boolean; forwarder?: boolean; vnet?: boolean; stay?: boolean }) => {
       const port = parsePort(opts.port);
