@@ -24,6 +24,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { parseLabText } from '../../src/lab/file/load.js';
+import { RunningLab } from '../../src/lab/file/up.js';
 import { defaultRouteInterfaces, openPacketPort, type PacketPort } from '../../src/link/packet-port.js';
 import { Bridge } from '../../src/switch/bridge.js';
 import { RealClock } from '../../src/time/clock.js';
@@ -35,8 +37,8 @@ const cap = requireRoot(['ip', 'ping', 'nc', 'ss', 'sha256sum', 'python3']);
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 const id = randomBytes(3).toString('hex');
-const NS = { a: `ap-${id}-a`, b: `ap-${id}-b` } as const;
-const HOST_IF = { a: `ap${id}a`, b: `ap${id}b` } as const;
+const NS = { a: `ap-${id}-a`, b: `ap-${id}-b`, c: `ap-${id}-c` } as const;
+const HOST_IF = { a: `ap${id}a`, b: `ap${id}b`, c: `ap${id}c` } as const;
 const x = 100 + (randomBytes(1)[0]! % 100);
 const IP = { a: `10.213.${x}.1`, b: `10.213.${x}.2` } as const;
 const dir = mkdtempSync(join(tmpdir(), 'wl-ap-'));
@@ -44,6 +46,7 @@ const children = new Set<ChildProcess>();
 
 const bridge = new Bridge({ clock: new RealClock(), name: `br-${id}` });
 const ports: PacketPort[] = [];
+let lab: RunningLab | undefined;
 
 function nsExec(ns: string, argv: string[], timeout = 10_000): Promise<{ stdout: string; stderr: string }> {
   return run('ip', ['netns', 'exec', ns, ...argv], { timeout, maxBuffer: 1 << 20 });
@@ -95,7 +98,8 @@ afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
   for (const p of ports) await p.close();
   bridge.close();
-  for (const side of ['a', 'b'] as const) {
+  await lab?.down().catch(() => undefined);
+  for (const side of ['a', 'b', 'c'] as const) {
     await run('ip', ['link', 'del', HOST_IF[side]]).catch(() => undefined);
     await run('ip', ['netns', 'del', NS[side]]).catch(() => undefined);
   }
@@ -134,6 +138,35 @@ describe.skipIf(cap.skip)('AF_PACKET port: a wirelab bridge between two veth-att
     expect(await recv.done).toBe(0);
     expect(recv.out()).toMatch(/vid=100 prio=5 payload=wirelab-vlan-test/);
   }, 15_000);
+});
+
+describe.skipIf(cap.skip)('a lab file plugs an existing interface into a network', () => {
+  it('networks.<n>.interfaces: a namespace behind the veth reaches the network\'s gateway', async () => {
+    await run('ip', ['netns', 'add', NS.c]);
+    await run('ip', ['link', 'add', HOST_IF.c, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', NS.c]);
+    await run('sysctl', ['-q', '-w', `net.ipv6.conf.${HOST_IF.c}.disable_ipv6=1`]);
+    await run('ip', ['link', 'set', HOST_IF.c, 'up']);
+    await nsExec(NS.c, ['ip', 'addr', 'add', `10.215.${x}.9/24`, 'dev', 'eth0']);
+    await nsExec(NS.c, ['ip', 'link', 'set', 'eth0', 'up']);
+    const text = `name: ap${id}\nnetworks:\n  wired:\n    ipam:\n      config:\n        - subnet: 10.215.${x}.0/24\n    interfaces: [${HOST_IF.c}]\nservices: {}\n`;
+    const model = parseLabText(text, 'wired.yaml');
+    expect(model.networks[0]!.interfaces).toEqual([HOST_IF.c]);
+    const said: string[] = [];
+    lab = await RunningLab.up(model, { progress: (l) => said.push(l) });
+    expect(said.join('\n')).toContain(`interface ${HOST_IF.c}  on network wired (AF_PACKET)`);
+    const r = await nsExec(NS.c, ['ping', '-c', '2', '-i', '0.2', '-W', '2', `10.215.${x}.1`]);
+    expect(r.stdout).toMatch(/2 received/);
+    await lab.down();
+    lab = undefined;
+  }, 20_000);
+
+  it('an interface named twice, or one that does not exist, is an error naming the network', async () => {
+    const twice = `networks:\n  a:\n    interfaces: [${HOST_IF.c}]\n  b:\n    interfaces: [${HOST_IF.c}]\nservices: {}\n`;
+    expect(() => parseLabText(twice, 'twice.yaml')).toThrow(new RegExp(`networks\\.b\\.interfaces\\[0\\]: "${HOST_IF.c}" is already attached to network a`));
+    expect(() => parseLabText('networks:\n  a:\n    interfaces: ["bad name"]\nservices: {}\n', 'bad.yaml')).toThrow(/must be an interface name/);
+    const missing = parseLabText(`name: ap${id}m\nnetworks:\n  a:\n    interfaces: [ap${id}zz]\nservices: {}\n`, 'missing.yaml');
+    await expect(RunningLab.up(missing)).rejects.toThrow(new RegExp(`network a: cannot attach to interface "ap${id}zz": no such interface`));
+  });
 });
 
 describe('AF_PACKET port: refusals', () => {
