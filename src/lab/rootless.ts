@@ -44,7 +44,8 @@ export interface HostListener {
 
 /** True in the process re-executed inside the user namespace. */
 export function insideUserNamespace(): boolean {
-  return process.env[ROOTLESS_ENV] === '1';
+  // The channel too: a stray WIRELAB_ROOTLESS in a root shell changes nothing.
+  return process.env[ROOTLESS_ENV] === '1' && typeof process.send === 'function';
 }
 
 /** Why this process cannot make a user namespace with its own network, or undefined when it can. */
@@ -175,6 +176,8 @@ export function receiveListeners(timeoutMs = 10_000): Promise<void> {
         process.off('message', onMessage);
         // Nothing more comes this way: let the channel stop holding the loop open.
         process.channel?.unref();
+        // The outer process gone (killed): take the lab down as on SIGTERM rather than run on unseen.
+        process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
         resolve();
       }
     };

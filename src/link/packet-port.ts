@@ -114,7 +114,7 @@ export class PacketPort extends NativeFramePort {
       throw new Error(
         `refusing to attach to interface "${ifname}": it carries this host's default route, so wirelab would ` +
           `switch the host's own uplink traffic and put frames onto the real network; attach a veth or a ` +
-          `dedicated interface instead, or pass force: true (--force) if that is really what you want`,
+          `dedicated interface instead, or open it with { force: true } if that is really what you want`,
       );
     }
     const binding = loadPacketBinding();

@@ -176,11 +176,17 @@ describe('AF_PACKET port: refusals', () => {
       `${HOST_IF.a}\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0`,
       `${HOST_IF.b}\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0`,
     ].join('\n');
+    const v6 = [
+      `00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003     ap${id}v6`,
+      `fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001 ${HOST_IF.b}`,
+    ].join('\n');
     const readProcFile = (path: string): string => {
       if (path === '/proc/net/route') return table;
-      throw new Error('no IPv6');
+      if (path === '/proc/net/ipv6_route') return v6;
+      throw new Error(`unexpected ${path}`);
     };
-    expect([...defaultRouteInterfaces(readProcFile)]).toEqual([HOST_IF.a]);
+    expect([...defaultRouteInterfaces(readProcFile)].sort()).toEqual([HOST_IF.a, `ap${id}v6`].sort());
+    expect([...defaultRouteInterfaces(() => { throw new Error('no /proc'); })]).toEqual([]);
     expect(() => openPacketPort(HOST_IF.a, { readProcFile })).toThrow(
       new RegExp(`refusing to attach to interface "${HOST_IF.a}": it carries this host's default route.*force: true`),
     );
