@@ -9,8 +9,8 @@
  * - a tmpfs on /run, for `ip netns` (/run/netns) and wirelab's registry and
  *   control sockets (/run/wirelab);
  * - a tmpfs on /etc/netns, where each container's resolv.conf and hosts go
- *   (if the directory does not exist, containers keep the host's files and
- *   names resolve through wirelab DNS only by address);
+ *   (`ip netns exec` bind-mounts them); where /etc/netns does not exist, a
+ *   private overlay of /etc (upper layer on that tmpfs) so it can be made;
  * - loopback up.
  * Containers are attached by TAP where /dev/net/tun opens for the user, else
  * by veth pairs whose outer ends wirelab holds through AF_PACKET
@@ -61,7 +61,11 @@ export function userNamespaceProblem(): string | undefined {
 const SETUP = [
   'set -e',
   'mount -t tmpfs -o mode=755 wirelab-run /run',
-  'if [ -d /etc/netns ]; then mount -t tmpfs -o mode=755 wirelab-etc /etc/netns; fi',
+  'if [ -d /etc/netns ]; then mount -t tmpfs -o mode=755 wirelab-etc /etc/netns',
+  // No /etc/netns to mount on (and /etc is not ours): a private overlay of /etc where we may create it.
+  'else mkdir -p /run/.wirelab-etc/upper /run/.wirelab-etc/work && mount -t overlay wirelab-etc ' +
+    '-o lowerdir=/etc,upperdir=/run/.wirelab-etc/upper,workdir=/run/.wirelab-etc/work /etc ' +
+    '|| echo "wirelab: cannot overlay /etc in the user namespace: containers keep the host\'s resolv.conf and hosts" >&2; fi',
   'ip link set lo up',
   'exec "$@"',
 ].join('\n');
