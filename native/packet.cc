@@ -25,11 +25,12 @@
 #include <napi.h>
 #include <uv.h>
 
+#include "packet-ring.h"
+
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -47,19 +48,10 @@
 
 namespace {
 
-// struct virtio_net_hdr, spelled out: <linux/virtio_net.h> does not compile as C++.
-struct VnetHdr {
-  uint8_t flags;
-  uint8_t gso_type;
-  uint16_t hdr_len;
-  uint16_t gso_size;
-  uint16_t csum_start;
-  uint16_t csum_offset;
-};
-constexpr int kVnetHdrLen = sizeof(VnetHdr);
-static_assert(kVnetHdrLen == 10, "virtio_net_hdr is 10 bytes");
-constexpr uint8_t kVnetNeedsCsum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
-constexpr size_t kMaxFrame = 65536 + 18;
+using wirelab::kMaxFrame;
+using wirelab::kMinBlock;
+using wirelab::kSlabRoom;
+using wirelab::kVnetHdrLen;
 constexpr unsigned kTxBatch = 64;  // messages per sendmmsg
 
 Napi::Error SysError(Napi::Env env, int err, const char* syscall, const std::string& message) {
@@ -147,7 +139,6 @@ class Packet : public Napi::ObjectWrap<Packet> {
     // headers (the ring would truncate a bigger one): checked here so the
     // error names the option.
     const long page = sysconf(_SC_PAGESIZE);
-    constexpr size_t kMinBlock = kMaxFrame + 4096;
     if (blockBytes < kMinBlock || (blockBytes & (blockBytes - 1)) != 0 || blockBytes % page != 0 ||
         blockCount < 2 || blockCount > 1024) {
       Napi::RangeError::New(env, what + ": blockBytes must be a power of two of at least " +
@@ -172,25 +163,8 @@ class Packet : public Napi::ObjectWrap<Packet> {
     // before bind (so no frame is queued outside it).
     if (setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) { Fail(env, errno, "PACKET_VNET_HDR", what, fd); return; }
     if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v3, sizeof v3) < 0) { Fail(env, errno, "PACKET_VERSION", what, fd); return; }
-    struct tpacket_req3 req;
-    memset(&req, 0, sizeof req);
-    req.tp_block_size = blockBytes;
-    req.tp_block_nr = blockCount;
-    req.tp_frame_size = 2048;  // only a unit for the ring's bookkeeping in V3
-    req.tp_frame_nr = (blockBytes / req.tp_frame_size) * blockCount;
-    req.tp_retire_blk_tov = retireMs;
-    if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) < 0) { Fail(env, errno, "PACKET_RX_RING", what, fd); return; }
-    const size_t ringLen = static_cast<size_t>(blockBytes) * blockCount;
-    void* ring = mmap(nullptr, ringLen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
-    if (ring == MAP_FAILED) {
-      // MAP_LOCKED needs RLIMIT_MEMLOCK room; an unlocked ring works the same.
-      ring = mmap(nullptr, ringLen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    }
-    if (ring == MAP_FAILED) { Fail(env, errno, "mmap", what, fd); return; }
-    ring_ = static_cast<uint8_t*>(ring);
-    ringLen_ = ringLen;
-    blockBytes_ = blockBytes;
-    blockCount_ = blockCount;
+    const char* ringCall = "";
+    if (int err = ring_.Map(fd, blockBytes, blockCount, retireMs, &ringCall); err != 0) { Fail(env, err, ringCall, what, fd); return; }
     // Our own transmissions must not come back to us as received frames.
     if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0) { Fail(env, errno, "PACKET_IGNORE_OUTGOING", what, fd); return; }
     // A veth accepts a few hundred KiB in flight; ask for more (clamped to wmem_max).
@@ -229,8 +203,7 @@ class Packet : public Napi::ObjectWrap<Packet> {
 
  private:
   void Fail(Napi::Env env, int err, const char* syscall, const std::string& what, int fd = -1) {
-    if (ring_ != nullptr) munmap(ring_, ringLen_);
-    ring_ = nullptr;
+    ring_.Unmap();
     if (fd >= 0) close(fd);
     std::string msg = what + ": " + syscall + " failed: " + strerror(err) + " (" + uv_err_name(-err) + ")";
     std::string advice = OpenAdvice(err);
@@ -273,9 +246,9 @@ class Packet : public Napi::ObjectWrap<Packet> {
     auto slab = info[0].As<Napi::Uint8Array>();
     auto offsets = info[1].As<Napi::Uint32Array>();
     auto lengths = info[2].As<Napi::Uint32Array>();
-    if (slab.ByteLength() < kVnetHdrLen + kMaxFrame + 4) {
+    if (slab.ByteLength() < kSlabRoom) {
       Napi::RangeError::New(env, "the receive slab must hold at least one largest frame (" +
-                                     std::to_string(kVnetHdrLen + kMaxFrame + 4) + " bytes)")
+                                     std::to_string(kSlabRoom) + " bytes)")
           .ThrowAsJavaScriptException();
       return;
     }
@@ -399,7 +372,7 @@ class Packet : public Napi::ObjectWrap<Packet> {
     o.Set("packets", Napi::Number::New(env, static_cast<double>(kPackets_)));
     o.Set("drops", Napi::Number::New(env, static_cast<double>(kDrops_)));
     o.Set("freezes", Napi::Number::New(env, static_cast<double>(kFreezes_)));
-    o.Set("truncated", Napi::Number::New(env, static_cast<double>(truncated_)));
+    o.Set("truncated", Napi::Number::New(env, static_cast<double>(ring_.truncated())));
     return o;
   }
 
@@ -489,70 +462,8 @@ class Packet : public Napi::ObjectWrap<Packet> {
     }
   }
 
-  struct tpacket_block_desc* Block(uint32_t i) {
-    return reinterpret_cast<struct tpacket_block_desc*>(ring_ + static_cast<size_t>(i) * blockBytes_);
-  }
-
-  // Copies frames out of retired blocks into the slab until the slab or the
-  // batch is full. A block goes back to the kernel once all its frames are
-  // copied; a block left half-read keeps the socket readable, so the rest
-  // comes in the next batch.
   void ReadBatch(Napi::Env env) {
-    size_t pos = 0;
-    uint32_t n = 0;
-    const size_t room = kVnetHdrLen + kMaxFrame + 4;
-    while (n < maxFrames_) {
-      struct tpacket_block_desc* bd = Block(curBlock_);
-      if ((__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) == 0) break;
-      const uint32_t numPkts = bd->hdr.bh1.num_pkts;
-      if (pktIndex_ == 0) pktOffset_ = bd->hdr.bh1.offset_to_first_pkt;
-      bool full = false;
-      while (pktIndex_ < numPkts) {
-        if (n >= maxFrames_ || pos + room > slabLen_) {
-          full = true;
-          break;
-        }
-        auto* ph = reinterpret_cast<struct tpacket3_hdr*>(reinterpret_cast<uint8_t*>(bd) + pktOffset_);
-        const uint32_t snap = ph->tp_snaplen;
-        if (snap < ph->tp_len || snap < 14) {
-          truncated_++;  // cut short by the ring (cannot happen: a block holds a largest frame) or a runt
-        } else {
-          const uint8_t* mac = reinterpret_cast<const uint8_t*>(ph) + ph->tp_mac;
-          uint8_t* out = slab_ + pos;
-          memcpy(out, mac - kVnetHdrLen, kVnetHdrLen);
-          uint8_t* frame = out + kVnetHdrLen;
-          uint32_t flen = snap;
-          if (ph->tp_status & TP_STATUS_VLAN_VALID) {
-            const uint16_t tpid = (ph->tp_status & TP_STATUS_VLAN_TPID_VALID) ? ph->hv1.tp_vlan_tpid : ETH_P_8021Q;
-            const uint16_t tci = ph->hv1.tp_vlan_tci;
-            memcpy(frame, mac, 12);
-            frame[12] = tpid >> 8;
-            frame[13] = tpid & 0xff;
-            frame[14] = tci >> 8;
-            frame[15] = tci & 0xff;
-            memcpy(frame + 16, mac + 12, snap - 12);
-            flen = snap + 4;
-            // The header's offsets count from the frame's start, which moved by 4.
-            auto* vh = reinterpret_cast<VnetHdr*>(out);
-            if (vh->flags & kVnetNeedsCsum) vh->csum_start = static_cast<uint16_t>(vh->csum_start + 4);
-            if (vh->hdr_len != 0) vh->hdr_len = static_cast<uint16_t>(vh->hdr_len + 4);
-          } else {
-            memcpy(frame, mac, snap);
-          }
-          offsets_[n] = static_cast<uint32_t>(pos + kVnetHdrLen);
-          lengths_[n] = flen;
-          n++;
-          pos += (kVnetHdrLen + flen + 7) & ~static_cast<size_t>(7);
-        }
-        pktOffset_ += ph->tp_next_offset;
-        pktIndex_++;
-      }
-      if (full) break;
-      // Every frame copied: the block is the kernel's again.
-      pktIndex_ = 0;
-      __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-      curBlock_ = (curBlock_ + 1) % blockCount_;
-    }
+    const uint32_t n = ring_.Drain(slab_, slabLen_, offsets_, lengths_, maxFrames_);
     if (n > 0) CallBatch(env, n, 0);
   }
 
@@ -582,8 +493,7 @@ class Packet : public Napi::ObjectWrap<Packet> {
     } else {
       Release(sh);
     }
-    if (ring_ != nullptr) munmap(ring_, ringLen_);
-    ring_ = nullptr;
+    ring_.Unmap();
     close(fd_);  // drops the promiscuous membership too
     fd_ = -1;
     reading_ = wantWritable_ = false;
@@ -611,15 +521,7 @@ class Packet : public Napi::ObjectWrap<Packet> {
   bool wantWritable_ = false;
   bool loopRef_ = true;
   bool pinned_ = false;
-  // The ring and where reading stands in it.
-  uint8_t* ring_ = nullptr;
-  size_t ringLen_ = 0;
-  uint32_t blockBytes_ = 0;
-  uint32_t blockCount_ = 0;
-  uint32_t curBlock_ = 0;
-  uint32_t pktIndex_ = 0;
-  uint32_t pktOffset_ = 0;
-  uint64_t truncated_ = 0;
+  wirelab::PacketRing ring_;
   uint64_t kPackets_ = 0, kDrops_ = 0, kFreezes_ = 0;
   std::vector<struct mmsghdr> msgs_;
   std::vector<struct iovec> iovs_;
