@@ -16,8 +16,9 @@
 //
 // VLAN: the receive path strips an 802.1Q tag into skb->vlan_tci before any
 // packet socket sees the frame; the ring reports it in tp_vlan_tci with
-// TP_STATUS_VLAN_VALID, and we put the 4 bytes back into the frame as we copy
-// it out (moving the vnet header's csum_start/hdr_len along).
+// TP_STATUS_VLAN_VALID (what PACKET_AUXDATA gives a recvmsg reader), and we
+// put the 4 bytes back into the frame as we copy it out (moving the vnet
+// header's csum_start/hdr_len along): native/packet-ring.h.
 //
 // Lifetime and teardown follow tap.cc (Shared survives uv_close; an async
 // env cleanup hook closes what is open at exit).
