@@ -104,6 +104,8 @@ describe.skipIf(cap.skip)('rootless labs', () => {
       expect(body).toContain('ostype');
     } finally {
       child.kill('SIGINT');
+      // Bounded: if the lab does not go down, kill the outer process (the inner one follows it on disconnect).
+      setTimeout(() => child.kill('SIGKILL'), 20_000).unref();
     }
     expect(await exited, out).toBe(0);
     expect(out).toContain('lab aprootless removed');
