@@ -5,6 +5,10 @@
  *       any user-space forwarder that does one syscall per frame,
  *   (c) wirelab's TypeScript forwarder (src/link/forward.ts, run as
  *       examples/two-container-forwarder.ts --taps),
+ *   (d) the same forwarder on AF_PACKET ports (src/link/packet-port.ts)
+ *       attached to the root-namespace ends of two veth pairs
+ *       (--packet; the socket always carries virtio_net_hdr, so "off" here
+ *       means TSO/GSO/GRO off on the veths),
  * each with vnet_hdr off and on, both directions, in one run. Prints Gbit/s
  * and ratios and writes tap-forward.json to the results directory
  * (bench/results/ with --save; see bench/results.ts).
@@ -19,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { printRows, writeResult, wroteLine, type BenchRow } from './results.js';
-import { iperf, kernelBridge, sh, throughTaps, type Pair, type Path } from './lib/paths.js';
+import { iperf, kernelBridge, sh, throughTaps, throughVeths, type Pair, type Path } from './lib/paths.js';
 import { parseBenchArgs, requireTools } from './lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -44,6 +48,12 @@ export async function main(args: string[]): Promise<void> {
       (ta, tb) => [process.execPath, '--import', 'tsx', 'examples/two-container-forwarder.ts', '--taps', ta, tb, ...(vnet ? ['--vnet'] : [])],
       ADDRESSES,
     );
+  const packet = (offloads: boolean): Path =>
+    throughVeths(
+      (va, vb) => [process.execPath, '--import', 'tsx', 'examples/two-container-forwarder.ts', '--packet', va, vb],
+      offloads,
+      ADDRESSES,
+    );
   const bothWays = (p: Pair) => iperf(p, seconds, false).then(async (ab) => [ab, await iperf(p, seconds, true)] as const);
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -60,10 +70,14 @@ export async function main(args: string[]): Promise<void> {
       say(`C forwarder (${mode}): A→B ${c[0].toFixed(2)}, B→A ${c[1].toFixed(2)} Gbit/s`);
       const w = await wirelab(vnet)(bothWays);
       say(`wirelab forwarder (${mode}): A→B ${w[0].toFixed(2)}, B→A ${w[1].toFixed(2)} Gbit/s`);
+      const pk = await packet(vnet)(bothWays);
+      const pkName = `wirelab AF_PACKET forwarder (veth offloads ${vnet ? 'on' : 'off'})`;
+      say(`${pkName}: A→B ${pk[0].toFixed(2)}, B→A ${pk[1].toFixed(2)} Gbit/s`);
       for (const [i, d] of [[0, 'A→B'], [1, 'B→A']] as const) {
         add(`${kRef} ${d}`, k[i], `${kRef} ${d}`, k[i]);
         add(`C forwarder (${mode}) ${d}`, c[i], `${kRef} ${d}`, k[i]);
         add(`wirelab forwarder (${mode}) ${d}`, w[i], `C forwarder (${mode}) ${d}`, c[i]);
+        add(`${pkName} ${d}`, pk[i], `wirelab forwarder (${mode}) ${d}`, w[i]);
       }
     }
   } finally {

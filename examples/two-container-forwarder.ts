@@ -11,17 +11,24 @@
  *   node --import tsx examples/two-container-forwarder.ts --taps TAP_A TAP_B [--vnet]
  *       only opens (creates) the two TAPs, prints READY and forwards until
  *       SIGTERM: bench/tap-forward moves the TAPs into its own containers.
+ *
+ *   node --import tsx examples/two-container-forwarder.ts --packet IF_A IF_B
+ *       the same between two existing interfaces, through AF_PACKET ports
+ *       (src/link/packet-port.ts): bench/tap-forward's veth path.
  */
 import { openTap } from '../src/link/tap.js';
+import { openPacketPort } from '../src/link/packet-port.js';
+import type { Port } from '../src/link/port.js';
 import { runDemo } from '../src/lab/demo.js';
 import { forward } from '../src/link/forward.js';
 
 const args = process.argv.slice(2);
 const vnetHdr = args.includes('--vnet');
 
-async function tapsOnly(nameA: string, nameB: string): Promise<void> {
-  const a = openTap(nameA, { vnetHdr });
-  const b = openTap(nameB, { vnetHdr });
+async function tapsOnly(nameA: string, nameB: string, packet = false): Promise<void> {
+  const open = (name: string): Port => (packet ? openPacketPort(name) : openTap(name, { vnetHdr }));
+  const a = open(nameA);
+  const b = open(nameB);
   forward(a, b);
   process.stdout.write('READY\n');
   const stop = async () => {
@@ -33,11 +40,11 @@ async function tapsOnly(nameA: string, nameB: string): Promise<void> {
   process.once('SIGINT', () => void stop());
 }
 
-const ti = args.indexOf('--taps');
+const ti = Math.max(args.indexOf('--taps'), args.indexOf('--packet'));
 if (ti >= 0) {
   const [nameA, nameB] = [args[ti + 1], args[ti + 2]];
-  if (!nameA || !nameB) throw new Error('--taps needs two interface names');
-  await tapsOnly(nameA, nameB);
+  if (!nameA || !nameB) throw new Error(`${args[ti]} needs two interface names`);
+  await tapsOnly(nameA, nameB, args[ti] === '--packet');
 } else {
   process.exitCode = (await runDemo({ vnetHdr, stay: args.includes('--stay') })) ? 0 : 1;
 }

@@ -514,8 +514,13 @@ class Tap : public Napi::ObjectWrap<Tap> {
   std::unique_ptr<Napi::AsyncContext> ctx_;
 };
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) { return Tap::Init(env, exports); }
+}  // namespace
 
+// native/packet.cc: the AF_PACKET port, in the same addon.
+Napi::Object InitPacket(Napi::Env env, Napi::Object exports);
+
+namespace {
+Napi::Object Init(Napi::Env env, Napi::Object exports) { return InitPacket(env, Tap::Init(env, exports)); }
 }  // namespace
 
 NODE_API_MODULE(wirelab_tap, Init)

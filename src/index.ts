@@ -14,6 +14,7 @@ export * from './link/pcap.js';
 export * from './time/index.js'; // Clock, VirtualClock, RealClock, Timer, TableUsage
 export * from './link/port.js';
 export * from './link/tap.js';
+export * from './link/packet-port.js';
 export * from './link/forward.js';
 export * from './link/gso.js';
 export * from './lab/index.js';

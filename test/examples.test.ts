@@ -37,6 +37,7 @@ const RUNS: Record<string, ExampleRun | { runBy: string }> = {
   'hosts-in-memory.ts': { expect: [/bytes: 4008/, /10\.0\.0\.2 dev eth0 lladdr 02:77:6c:[0-9a-f:]+ REACHABLE/, /10\.0\.0\.0\/24 dev eth0 proto kernel scope link src 10\.0\.0\.1/] },
   'http.ts': { expect: [/^hello from wirelab, 10\.0\.0\.1$/m] },
   'containers-by-hand.ts': { root: true, expect: [/1 packets transmitted, 1 received/] },
+  'any-interface.ts': { root: true, expect: [/3 packets transmitted, 3 received/, /^ap[0-9a-f]{6}a: rx \d+ tx \d+ drops \{\}$/m] },
   'two-container-forwarder.ts': { root: true, expect: [/3 packets transmitted, 3 received/, /demo passed/] },
   'docker-network.ts': {
     root: true,

@@ -162,3 +162,45 @@ export function kernelBridge(offloads: boolean, addresses: PairAddresses): Path 
   };
 }
 
+
+/**
+ * A and B on veth pairs whose outer ends stay in the root namespace, where a
+ * forwarder process attaches to them (AF_PACKET). `offloads: false` turns
+ * TSO/GSO/GRO off on every end, as `kernelBridge` does.
+ */
+export function throughVeths(argv: (va: string, vb: string) => string[], offloads: boolean, addresses: PairAddresses): Path {
+  return async (fn) => {
+    const id = randomBytes(3).toString('hex');
+    const lab = new Lab();
+    const outer = [`wlv${id}a`, `wlv${id}b`];
+    let fwd: Forwarder | undefined;
+    try {
+      const inner: string[] = [];
+      for (const o of outer) {
+        sh(['ip', 'link', 'add', o, 'type', 'veth', 'peer', 'name', `${o}0`]);
+        sh(['sysctl', '-q', '-w', `net.ipv6.conf.${o}.disable_ipv6=1`]);
+        sh(['ip', 'link', 'set', o, 'up']);
+        if (!offloads) sh(['ethtool', '-K', o, 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+        inner.push(`${o}0`);
+      }
+      const a = await lab.container({ link: inner[0]!, address: `${addresses.aIp}/24`, mac: addresses.aMac, sysctls: NO_IPV6 });
+      const b = await lab.container({ link: inner[1]!, address: `${addresses.bIp}/24`, mac: addresses.bMac, sysctls: NO_IPV6 });
+      if (!offloads) {
+        for (const c of [a, b]) await c.exec(['ethtool', '-K', c.ifname, 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+      }
+      fwd = await startForwarder(argv(outer[0]!, outer[1]!));
+      await a.exec(['ping', '-c', '1', '-W', '2', addresses.bIp], { check: true });
+      return await fn({ a, b, addresses });
+    } finally {
+      await fwd?.stop();
+      await lab.close();
+      for (const o of outer) {
+        try {
+          sh(['ip', 'link', 'del', o]);
+        } catch {
+          // gone with its peer's namespace
+        }
+      }
+    }
+  };
+}

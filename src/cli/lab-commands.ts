@@ -2,19 +2,19 @@
  * `wirelab demo` and `wirelab cleanup`: the lab commands. Thin: flags in,
  * src/lab out.
  */
-import { closeSync, openSync } from 'node:fs';
 import type { Command } from 'commander';
 import { runDemo } from '../lab/demo.js';
 import { runLabDemo } from '../lab/demo-lab.js';
 import { runMemoryDemo } from '../lab/demo-memory.js';
 import { runNetworkDemo } from '../lab/demo-network.js';
 import { cleanupStale } from '../lab/registry.js';
+import { insideNote, insideUserNamespace, receiveListeners, runInUserNamespace, userNamespaceProblem } from '../lab/rootless.js';
 
 export function registerLabCommands(program: Command): void {
   program
     .command('demo')
     .description(
-      "the main job in a minute: a web application (web, api, db, cache, worker) on a wirelab network with DNS, a router with NAT, a published port and an impaired link, captured to demo.pcapng; as root with real containers, otherwise wirelab hosts in memory",
+      "the main job in a minute: a web application (web, api, db, cache, worker) on a wirelab network with DNS, a router with NAT, a published port and an impaired link, captured to demo.pcapng; with real containers as root or, without root, in a user namespace of its own; wirelab hosts in memory where neither works",
     )
     .option('-p, --port <port>', 'host port web is published on (127.0.0.1)', '8080')
     .option('-w, --write <file>', 'where the capture goes', 'demo.pcapng')
@@ -25,7 +25,7 @@ export function registerLabCommands(program: Command): void {
     .option('--stay', 'keep everything up until Ctrl-C')
     .addHelpText(
       'after',
-      '\nExamples:\n  npx wirelab demo                 # as a user: wirelab hosts in memory\n  sudo npx wirelab demo            # as root: real containers\n  sudo wirelab demo -p 18080 --stay\n  tshark -r demo.pcapng',
+      '\nExamples:\n  npx wirelab demo                 # as a user: containers in a user namespace (in memory without one)\n  sudo npx wirelab demo            # as root: real containers\n  sudo wirelab demo -p 18080 --stay\n  tshark -r demo.pcapng',
     )
     .action(async (opts: { port: string; write: string; memory?: boolean; bridge?: boolean; forwarder?: boolean; vnet?: boolean; stay?: boolean }) => {
       const port = parsePort(opts.port);
@@ -34,7 +34,21 @@ export function registerLabCommands(program: Command): void {
       if (opts.forwarder) ok = await runDemo({ vnetHdr: opts.vnet ?? false, stay });
       else if (opts.bridge) ok = await runNetworkDemo({ port, stay });
       else {
-        const why = opts.memory ? undefined : whyNoContainers();
+        let why = opts.memory ? undefined : whyNoContainers();
+        if (why !== undefined && !insideUserNamespace()) {
+          // Without root: real containers inside a user namespace of our own where the kernel allows one.
+          const problem = userNamespaceProblem();
+          if (problem === undefined) {
+            process.stdout.write('(not root: running the lab in a user namespace of its own, as rootless podman does)\n');
+            process.exitCode = await runInUserNamespace([{ hostIp: '127.0.0.1', hostPort: port }]);
+            return;
+          }
+          why = `not root, and ${problem}`;
+        }
+        if (insideUserNamespace()) {
+          await receiveListeners();
+          process.stdout.write(`${insideNote()}\n`);
+        }
         if (opts.memory || why !== undefined) {
           if (why !== undefined) process.stdout.write(`(${why}: showing the same lab with wirelab hosts in memory instead of containers)\n`);
           ok = await runMemoryDemo({ port, stay, pcapPath: opts.write });
@@ -65,15 +79,13 @@ export function registerLabCommands(program: Command): void {
     });
 }
 
-/** Why real containers cannot be made here (not root, no /dev/net/tun), or undefined when they can. */
+/**
+ * Why real containers cannot be made here, or undefined when they can. Root
+ * is enough: without /dev/net/tun containers get veth pairs held by
+ * AF_PACKET (src/lab/container-link.ts).
+ */
 function whyNoContainers(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root';
-  try {
-    closeSync(openSync('/dev/net/tun', 'r+'));
-  } catch (e) {
-    return `/dev/net/tun cannot be opened (${(e as NodeJS.ErrnoException).code ?? String(e)})`;
-  }
-  return undefined;
+  return process.getuid?.() !== 0 ? 'not root' : undefined;
 }
 
 function parsePort(text: string): number {

@@ -19,12 +19,29 @@ import { topologyToMermaid } from '../lab/graph-mermaid.js';
 import { topologyToSvg } from '../lab/graph-svg.js';
 import { formatPingAll, pingAll } from '../lab/file/pingall.js';
 import { cleanupAllSync, cleanupStale } from '../lab/registry.js';
+import { insideNote, insideUserNamespace, receiveListeners, runInUserNamespace, userNamespaceProblem, type HostListener } from '../lab/rootless.js';
+import { expandPortSpec, parsePortSpec } from '../nat/portspec.js';
 
 const out = (line: string): void => void process.stdout.write(line + '\n');
 const v = CONTROL_PROTOCOL_VERSION;
 
 function requireRoot(verb: string): void {
   if (process.getuid?.() !== 0) throw new Error(`a lab creates network namespaces and TAP devices: run \`wirelab ${verb}\` as root`);
+}
+
+/** The published TCP ports with a fixed host port (bound outside, handed in), and the rest, named. */
+function publishedListeners(model: LabModel): { listeners: HostListener[]; stayInside: string[] } {
+  const listeners: HostListener[] = [];
+  const stayInside: string[] = [];
+  for (const node of [...model.services, ...model.hosts]) {
+    for (const spec of node.ports) {
+      for (const m of expandPortSpec(parsePortSpec(spec))) {
+        if (m.protocol === 'tcp' && m.hostPort !== 0) listeners.push({ hostIp: m.hostIp, hostPort: m.hostPort });
+        else stayInside.push(`${node.name}'s ${spec}`);
+      }
+    }
+  }
+  return { listeners, stayInside };
 }
 
 /** The lab a verb is about: the one named, or the only one running. */
@@ -132,6 +149,19 @@ export function registerUpCommands(program: Command): void {
     .addHelpText('after', '\nExamples:\n  sudo wirelab up                  # ./lab.yaml, until Ctrl-C\n  sudo wirelab up -d -f examples/labs/quickstart.yaml\n  sudo wirelab ps; sudo wirelab exec web -- curl -s http://db:5432/; sudo wirelab down')
     .action(async (opts: { file: string; detach?: boolean; json?: boolean; supervise?: boolean }) => {
       const model = loadLabFile(opts.file); // a LabFileError names file:line:col and the field
+      if (process.getuid?.() !== 0 && !insideUserNamespace()) {
+        // Without root: the same command again inside a user namespace of its own (src/lab/rootless.ts).
+        if (opts.detach) throw new Error('a detached lab (-d) needs root; without root, run `wirelab up` in the foreground');
+        const problem = userNamespaceProblem();
+        if (problem !== undefined) throw new Error(`a lab needs root or a user namespace, and ${problem}: run \`wirelab up\` as root`);
+        const { listeners, stayInside } = publishedListeners(model);
+        out(`(not root: the lab runs in a user namespace of its own, as rootless podman's containers do${stayInside.length > 0 ? `; ${stayInside.join(', ')} stay inside it (only fixed TCP ports reach this namespace)` : ''})`);
+        process.exit(await runInUserNamespace(listeners));
+      }
+      if (insideUserNamespace()) {
+        await receiveListeners();
+        out(insideNote());
+      }
       requireRoot('up');
       if (opts.detach && !opts.supervise) return upDetached(opts.file, model, opts.json ?? false);
       await runLab(model, { supervised: opts.supervise ?? false, json: opts.json ?? false });

@@ -23,6 +23,7 @@ import { parseLabText } from './file/load.js';
 import { formatPingAll, pingAll } from './file/pingall.js';
 import { formatServiceTable, labLogDir, RunningLab } from './file/up.js';
 import { installCleanupHandlers } from './registry.js';
+import { hostExec, insideUserNamespace } from './rootless.js';
 
 export interface LabDemoOptions {
   /** Host port web is published on (127.0.0.1). Default 8080. */
@@ -107,6 +108,8 @@ captures:
 }
 
 function hostCurl(url: string): Promise<{ ok: boolean; out: string }> {
+  // Without root the lab runs in a namespace of its own: the host is where the user is (rootless.ts).
+  if (insideUserNamespace()) return hostExec(['curl', '-sS', '--max-time', '10', '-w', '\nHTTP %{http_code}', url]);
   return new Promise((done) =>
     execFile('curl', ['-sS', '--max-time', '10', '-w', '\nHTTP %{http_code}', url], (err, stdout, stderr) =>
       done({ ok: err === null, out: err === null ? stdout : stderr || String(err) }),

@@ -31,6 +31,8 @@
 import { randomBytes } from 'node:crypto';
 import { impair, type ImpairedPort } from '../link/impair.js';
 import { openTap, type TapPort } from '../link/tap.js';
+import type { PacketPort } from '../link/packet-port.js';
+import { openContainerLink } from './container-link.js';
 import { createPipe } from '../link/pipe.js';
 import type { Port } from '../link/port.js';
 import { publishPort, type PublishedPort, type PublishOptions } from '../nat/port-proxy.js';
@@ -118,7 +120,8 @@ export interface Endpoint {
   readonly aliases: readonly string[];
   readonly address: string;
   readonly container: Container;
-  readonly tap: TapPort;
+  /** The switch's end of the container's link: a TAP, or an AF_PACKET port on a veth (container-link.ts). */
+  readonly tap: TapPort | PacketPort;
   /** The switch port's egress toward the container (netem on the host end of the veth). */
   readonly impaired: ImpairedPort;
   /** The interface's name in the container (eth0 for its first network). */
@@ -296,10 +299,10 @@ export class BridgeNetwork {
     const address = this.take(opts.name, opts.ipv4Address);
     await this.startDns();
     const addressText = formatIPv4(address);
-    const tap = openTap(`wl${this.id}n${this.tapCounter++}`.slice(0, IFNAME_MAX), { vnetHdr: this.vnetHdr });
+    const { port: tap, link } = await openContainerLink(`wl${this.id}n${this.tapCounter++}`.slice(0, IFNAME_MAX), this.vnetHdr);
     try {
       const impaired = this.plug(tap, opts.switch);
-      await container.attach({ link: tap.ifname, ifname: opts.ifname, address: `${addressText}/${this.subnet.prefixLength}`, mtu: this.mtu });
+      await container.attach({ link, ifname: opts.ifname, address: `${addressText}/${this.subnet.prefixLength}`, mtu: this.mtu });
       const ep: Endpoint = { name: opts.name, aliases: opts.aliases ?? [], address: addressText, container, tap, impaired, ifname: opts.ifname };
       this.endpoints.set(opts.name, ep);
       this.nodeAddresses.set(opts.name, addressText);
@@ -324,11 +327,11 @@ export class BridgeNetwork {
     const address = this.take(opts.name, opts.ipv4Address);
     await this.startDns();
     const addressText = formatIPv4(address);
-    const tap = openTap(`wl${this.id}n${this.tapCounter++}`.slice(0, IFNAME_MAX), { vnetHdr: this.vnetHdr });
+    const { port: tap, link } = await openContainerLink(`wl${this.id}n${this.tapCounter++}`.slice(0, IFNAME_MAX), this.vnetHdr);
     try {
       const impaired = this.plug(tap, opts.switch);
       const container = await lab.container({
-        link: tap.ifname,
+        link,
         address: `${formatIPv4(address)}/${this.subnet.prefixLength}`,
         gateway: this.gatewayAddress,
         mtu: this.mtu,

@@ -27,6 +27,7 @@
  * with docker-proxy; DNAT mode keeps it.
  */
 import net from 'node:net';
+import { takeTcpListener } from './inherited-listeners.js';
 import type { TcpApi } from '../tcp/api.js';
 import type { TcpSocket } from '../tcp/socket.js';
 import type { PortMapping } from './portspec.js';
@@ -90,7 +91,9 @@ export class TcpPortProxy {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => reject(listenError(err, this.mapping));
       this.server.once('error', onError);
-      this.server.listen({ host: hostIp, port: hostPort, exclusive: true }, () => {
+      // A listener bound for us in the user's own namespace (rootless labs): serve on its socket.
+      const inherited = takeTcpListener(hostIp, hostPort);
+      this.server.listen(inherited ?? { host: hostIp, port: hostPort, exclusive: true }, () => {
         this.server.off('error', onError);
         const a = this.server.address();
         this.boundPort = typeof a === 'object' && a !== null ? a.port : hostPort;

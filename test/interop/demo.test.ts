@@ -66,16 +66,17 @@ it('wirelab demo (root): the web application as containers, every step passes, d
   }
 });
 
-it('wirelab demo as an unprivileged user: the same lab in memory, exit 0, its capture opens in tshark', async () => {
+// Without user namespaces (pretended: WIRELAB_NO_USERNS=1); with them, nobody gets real namespaces (test/interop/rootless.test.ts).
+it('wirelab demo as an unprivileged user without user namespaces: the same lab in memory, exit 0, its capture opens in tshark', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'wl-demo-user-'));
   chmodSync(dir, 0o777);
   const port = 20000 + ((process.pid + 7) % 20000);
   try {
     const { stdout } = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'demo', '-p', String(port), '-w', join(dir, 'demo.pcapng')], {
       timeout: 60_000,
-      env: { ...process.env, HOME: dir, TMPDIR: dir },
+      env: { ...process.env, HOME: dir, TMPDIR: dir, WIRELAB_NO_USERNS: '1' },
     });
-    expect(stdout).toContain('(not root: showing the same lab with wirelab hosts in memory instead of containers)');
+    expect(stdout).toContain('(not root, and user namespaces turned off (WIRELAB_NO_USERNS=1): showing the same lab with wirelab hosts in memory instead of containers)');
     expect(stdout).toContain('demo passed');
     const verbose = (await run('tshark', ['-r', join(dir, 'demo.pcapng'), '-V'], { maxBuffer: 256 * 1024 * 1024 })).stdout;
     expect(verbose).toContain('Interface name: web');

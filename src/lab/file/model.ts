@@ -107,6 +107,8 @@ export interface NetworkModel {
   impair: string | undefined;
   /** Present when the network spans machines over VXLAN (its mtu then defaults to 1450). */
   vxlan?: VxlanModel;
+  /** Existing interfaces attached to the network's switch by AF_PACKET (`interfaces:`). */
+  interfaces?: string[];
 }
 
 export type DependencyCondition = 'service_started' | 'service_healthy';

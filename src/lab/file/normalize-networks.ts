@@ -63,6 +63,15 @@ export function normalizeNetworks(defs: Array<[string, NetworkFile | null]>, rep
     }
     declared.push({ name, base: base >>> 0, prefix });
   }
+  // An interface can be plugged into one switch port only.
+  const plugged = new Map<string, string>();
+  for (const [name, def] of defs) {
+    (def?.interfaces ?? []).forEach((ifname, i) => {
+      const first = plugged.get(ifname);
+      if (first !== undefined) report(['networks', name, 'interfaces', i], `"${ifname}" is already attached to network ${first}`);
+      else plugged.set(ifname, name);
+    });
+  }
   let auto = 0;
   for (const [name, def] of defs) {
     const mtu = def?.mtu ?? (def?.vxlan !== undefined ? VXLAN_DEFAULT_MTU : DEFAULT_MTU);
@@ -114,6 +123,7 @@ export function normalizeNetworks(defs: Array<[string, NetworkFile | null]>, rep
         ...(def?.vxlan !== undefined
           ? { vxlan: { vni: def.vxlan.vni, remotes: [...def.vxlan.remotes], port: def.vxlan.port ?? VXLAN_DEFAULT_PORT, local: def.vxlan.local } }
           : {}),
+        ...(def?.interfaces !== undefined && def.interfaces.length > 0 ? { interfaces: [...def.interfaces] } : {}),
       },
       base,
       prefix,

@@ -22,23 +22,39 @@ export interface PingAllResult {
   lossPercent: number;
 }
 
+/**
+ * One shell per source namespace runs that source's pings in parallel and
+ * prints `<index> <ping's summary>` per target. One process per source, not
+ * per pair: spawning blocks the event loop that forwards the pings' frames,
+ * and 36 spawns on a busy machine took longer than a ping waits for its reply.
+ */
+const PING_SCRIPT =
+  'c=$1; w=$2; shift 2; i=0; for t in "$@"; do i=$((i+1)); ' +
+  '{ r=$(ping -n -q -c "$c" -W "$w" "$t" 2>&1); printf "%s %s\\n" "$i" "$(printf "%s" "$r" | tr "\\n" " ")"; } & done; wait';
+
 /** Pings every ordered pair of services; `count` echoes each, `timeoutS` to wait for a reply. */
 export async function pingAll(rows: readonly ServiceRow[], opts: { count?: number; timeoutS?: number } = {}): Promise<PingAllResult> {
   const count = opts.count ?? 1;
   const timeoutS = opts.timeoutS ?? 2;
-  const jobs: Array<Promise<PingPair>> = [];
+  const jobs: Array<Promise<PingPair[]>> = [];
   for (const a of rows) {
     if (a.namespace === '') continue; // a wirelab host or router is pinged, it does not run ping
-    for (const b of rows) {
-      if (a === b) continue;
-      jobs.push(
-        run('ip', ['netns', 'exec', a.namespace, 'ping', '-n', '-q', '-c', String(count), '-W', String(timeoutS), b.address.split(',')[0]!], { timeout: (timeoutS * count + 5) * 1000 })
-          .then((r) => r.stdout, (e: { stdout?: string }) => e.stdout ?? '')
-          .then((out) => ({ from: a.name, to: b.name, lossPercent: Number(/(\d+(?:\.\d+)?)% packet loss/.exec(out)?.[1] ?? 100) })),
-      );
-    }
+    const targets = rows.filter((b) => b !== a);
+    const argv = ['netns', 'exec', a.namespace, 'sh', '-c', PING_SCRIPT, 'pingall', String(count), String(timeoutS), ...targets.map((b) => b.address.split(',')[0]!)];
+    jobs.push(
+      run('ip', argv, { timeout: (timeoutS * count + 10) * 1000 })
+        .then((r) => r.stdout, (e: { stdout?: string }) => e.stdout ?? '')
+        .then((out) => {
+          const loss = new Map<number, number>();
+          for (const line of out.split('\n')) {
+            const m = /^(\d+) .*?(\d+(?:\.\d+)?)% packet loss/.exec(line);
+            if (m !== null) loss.set(Number(m[1]), Number(m[2]));
+          }
+          return targets.map((b, i) => ({ from: a.name, to: b.name, lossPercent: loss.get(i + 1) ?? 100 }));
+        }),
+    );
   }
-  const pairs = await Promise.all(jobs);
+  const pairs = (await Promise.all(jobs)).flat();
   const lossPercent = pairs.length === 0 ? 0 : pairs.reduce((s, p) => s + p.lossPercent, 0) / pairs.length;
   return { pairs, lossPercent };
 }

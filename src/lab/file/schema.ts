@@ -109,6 +109,18 @@ export const networkSchema = z
       .meta({ description: 'wirelab: the access VLAN of this network\'s ports on its switch (needed when networks share a switch).' }),
     impair: netemText.optional().meta({ description: 'wirelab: impair every link of this network toward its node, in tc-netem\'s words.' }),
     vxlan: vxlanSchema.optional(),
+    interfaces: z
+      .array(
+        z
+          .string({ error: 'must be an interface name' })
+          .regex(/^[^/:\s]{1,15}$/, { error: 'must be an interface name: 1 to 15 characters, no "/", ":" or spaces' }),
+        { error: 'must be a list of existing interface names' },
+      )
+      .optional()
+      .meta({
+        description:
+          'wirelab: existing interfaces (veth ends, NICs) plugged into this network\'s switch through AF_PACKET, like containerlab\'s host links. The interface carrying the default route is refused.',
+      }),
   })
   .meta({ description: 'A wirelab bridge network.' });
 

@@ -48,6 +48,7 @@ import type { VxlanPort } from '../../link/vxlan.js';
 import { PcapngWriter } from '../../link/pcap.js';
 import { Stack } from '../../stack.js';
 import { Bridge } from '../../switch/bridge.js';
+import { openPacketPort, type PacketPort } from '../../link/packet-port.js';
 import { RealClock, type TableUsage } from '../../time/index.js';
 import { Lab } from '../lab.js';
 import type { LabView, LinkView, NetworkView } from '../lab-view.js';
@@ -199,6 +200,19 @@ export class RunningLab implements LabView {
         this.vxlan.push({ network: n.name, port: vx });
         net.bridge.addPort(vx, { mode: 'access', pvid: n.vlan });
         say(`vxlan ${n.name}  vni ${n.vxlan.vni}  remotes ${n.vxlan.remotes.join(',')}  udp ${n.vxlan.local ?? '0.0.0.0'}:${n.vxlan.port}  mtu ${n.mtu}`);
+      }
+    }
+    for (const n of m.networks) {
+      for (const ifname of n.interfaces ?? []) {
+        let port: PacketPort;
+        try {
+          port = openPacketPort(ifname);
+        } catch (e) {
+          throw new Error(`network ${n.name}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        }
+        this.cables.push(port);
+        this.bridges.get(n.switch)!.addPort(port, { mode: 'access', pvid: n.vlan });
+        say(`interface ${ifname}  on network ${n.name} (AF_PACKET)`);
       }
     }
     for (const r of m.routers) {
