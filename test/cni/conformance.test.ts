@@ -1,0 +1,146 @@
+/**
+ * `wirelab-cni` called exactly as a runtime calls a CNI plugin (CNI_*
+ * variables, the configuration on stdin, namespaces the test made), on a
+ * detached lab from examples/cni/pods.yaml: the reference behaviours of the
+ * specification — ADD's result, the interface really in the namespace with
+ * its address and reaching the gateway and another container by name, CHECK,
+ * DEL, DEL again, CHECK after DEL failing, VERSION — and every kind of bad
+ * input answered with a spec error object and a non-zero exit, never a stack
+ * trace. The second container's address comes from a delegated IPAM plugin
+ * (host-local, from Debian's containernetworking-plugins).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireRoot } from '../helpers/netns.js';
+import { conflist, labDown, labUp, podsLabFile, runCni, sh, type PluginRun } from '../helpers/cni.js';
+
+const HOST_LOCAL = '/usr/lib/cni/host-local';
+const cap = requireRoot(['nsenter', 'ping']);
+const id = randomBytes(3).toString('hex');
+const LAB = `cn${id}`;
+const NS_A = `cn${id}a`;
+const NS_B = `cn${id}b`;
+const tmp = mkdtempSync(join(tmpdir(), `cn${id}-`));
+
+/** The plugin's configuration as a runtime hands it (one plugin of the conflist, with name and cniVersion). */
+function conf(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const list = conflist(LAB, `cn${id}net`);
+  return { cniVersion: list.cniVersion, name: list.name, ...list.plugins[0], ...extra };
+}
+
+function vars(command: string, ns: string, container: string, podName: string): Record<string, string> {
+  return { CNI_COMMAND: command, CNI_CONTAINERID: container, CNI_NETNS: `/run/netns/${ns}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni', CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAME=${podName}` };
+}
+
+/** A spec error object on stdout, a non-zero exit, no stack trace anywhere. */
+function expectSpecError(r: PluginRun, code: number, msg: RegExp): void {
+  expect(r.code, r.stdout + r.stderr).not.toBe(0);
+  expect(r.json, r.stdout).toEqual({ cniVersion: expect.any(String), code, msg: expect.stringMatching(msg), details: expect.any(String) });
+  expect(r.stdout + r.stderr).not.toMatch(/\n\s+at /);
+}
+
+beforeAll(async () => {
+  if (cap.skip) return;
+  cap.assert();
+  if (!existsSync(HOST_LOCAL)) throw new Error(`${HOST_LOCAL} is missing: install containernetworking-plugins`);
+  await labUp(podsLabFile(LAB));
+  for (const ns of [NS_A, NS_B]) expect((await sh(['ip', 'netns', 'add', ns])).code).toBe(0);
+});
+
+afterAll(async () => {
+  await labDown(LAB);
+  for (const ns of [NS_A, NS_B]) await sh(['ip', 'netns', 'del', ns]);
+  rmSync(`/etc/netns/${NS_B}`, { recursive: true, force: true });
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
+  let resultA: Record<string, unknown> = {};
+  const hostLocalDir = join(tmp, 'host-local');
+  const ipam = { type: 'host-local', ranges: [[{ subnet: '10.89.7.0/24', rangeStart: '10.89.7.200', rangeEnd: '10.89.7.210' }]], dataDir: hostLocalDir };
+
+  it('ADD (two containers at once): results per spec 1.0.0 and 0.4.0, the interfaces in their namespaces, the gateway and the other container by name answering', async () => {
+    const [a, b] = await Promise.all([
+      runCni(vars('ADD', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf())),
+      // The second one's address from a delegated IPAM plugin (host-local), in 0.4.0's result form.
+      runCni(vars('ADD', NS_B, `cn${id}-beta`, 'beta'), JSON.stringify(conf({ cniVersion: '0.4.0', ipam }))),
+    ]);
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    resultA = a.json!;
+    expect(resultA).toEqual({
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'eth0', mac: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/), sandbox: `/run/netns/${NS_A}` }],
+      ips: [{ address: '10.89.7.2/24', gateway: '10.89.7.1', interface: 0 }],
+      routes: [{ dst: '0.0.0.0/0', gw: '10.89.7.1' }],
+      dns: { nameservers: ['10.89.7.1'], search: ['pods'] },
+    });
+    expect(b.code, b.stdout + b.stderr).toBe(0);
+    expect(b.json).toMatchObject({ cniVersion: '0.4.0', ips: [{ version: '4', address: '10.89.7.200/24', gateway: '10.89.7.1', interface: 0 }] });
+    expect(readdirSync(join(hostLocalDir, `cn${id}net`))).toContain('10.89.7.200');
+
+    const addr = JSON.parse((await sh(['ip', '-n', NS_A, '-j', 'addr', 'show', 'dev', 'eth0'])).stdout) as Array<{ address: string; addr_info: Array<{ local: string; prefixlen: number }> }>;
+    expect(addr[0]!.address).toBe((resultA.interfaces as Array<{ mac: string }>)[0]!.mac);
+    expect(addr[0]!.addr_info.map((x) => `${x.local}/${x.prefixlen}`)).toEqual(['10.89.7.2/24']);
+    const ping = await sh(['ip', 'netns', 'exec', NS_A, 'ping', '-c', '1', '-W', '2', '10.89.7.1']);
+    expect(ping.stdout).toContain('1 received');
+    // What a runtime does with the result's dns: the container's resolv.conf (ip netns exec mounts /etc/netns/NS/).
+    mkdirSync(`/etc/netns/${NS_B}`, { recursive: true });
+    const dns = (b.json as { dns: { nameservers: string[]; search: string[] } }).dns;
+    writeFileSync(`/etc/netns/${NS_B}/resolv.conf`, `nameserver ${dns.nameservers[0]}\nsearch ${dns.search.join(' ')}\n`);
+    const byName = await sh(['ip', 'netns', 'exec', NS_B, 'ping', '-c', '1', '-W', '2', 'alpha']);
+    expect(byName.stdout, byName.stderr).toMatch(/PING alpha(\.pods)? \(10\.89\.7\.2\)[\s\S]*1 received/);
+  });
+
+  it('CHECK succeeds on what ADD made; VERSION lists 0.4.0 and 1.0.0', async () => {
+    const [check, version] = await Promise.all([
+      runCni(vars('CHECK', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf({ prevResult: resultA }))),
+      runCni({ CNI_COMMAND: 'VERSION' }, JSON.stringify({ cniVersion: '1.0.0' })),
+    ]);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+    expect(check.stdout.trim()).toBe('');
+    expect(version.code, version.stderr).toBe(0);
+    expect(version.json).toEqual({ cniVersion: '1.0.0', supportedVersions: expect.arrayContaining(['0.4.0', '1.0.0']) });
+  });
+
+  it('DEL removes the interface; DEL again succeeds; CHECK after DEL is an error', async () => {
+    const del = await runCni(vars('DEL', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf({ prevResult: resultA })));
+    expect(del.code, del.stdout + del.stderr).toBe(0);
+    expect((await sh(['ip', '-n', NS_A, 'link', 'show', 'dev', 'eth0'])).code).not.toBe(0);
+    const [again, check] = await Promise.all([
+      runCni(vars('DEL', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf())),
+      runCni(vars('CHECK', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf({ prevResult: resultA }))),
+    ]);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expectSpecError(check, 102, /has no attachment for container/);
+  });
+
+  it('bad input: spec error objects with the spec codes and a non-zero exit, never a stack trace', async () => {
+    const add = vars('ADD', NS_A, `cn${id}-bad`, 'bad');
+    const { CNI_NETNS: _netns, ...noNetns } = add;
+    const [notJson, noLab, missingEnv, oldVersion, noCommand, labGone] = await Promise.all([
+      runCni(add, '{"cniVersion": "1.0.0", "name": '),
+      runCni(add, JSON.stringify({ ...conf(), lab: undefined })),
+      runCni(noNetns, JSON.stringify(conf())),
+      runCni(add, JSON.stringify(conf({ cniVersion: '0.2.0' }))),
+      runCni({ CNI_CONTAINERID: 'x' }, JSON.stringify(conf())),
+      runCni(add, JSON.stringify(conf({ lab: `cn${id}gone` }))),
+    ]);
+    expectSpecError(notJson, 6, /not JSON/);
+    expectSpecError(noLab, 7, /^invalid network configuration: lab is required/);
+    expectSpecError(missingEnv, 4, /CNI_NETNS is not set/);
+    expectSpecError(oldVersion, 1, /cniVersion 0\.2\.0 is not supported/);
+    expectSpecError(noCommand, 4, /CNI_COMMAND is not set/);
+    expectSpecError(labGone, 11, /no running lab named cn\w+gone/);
+  });
+
+  it('DEL after the lab went (and the container with it) still succeeds, and frees the delegated address', async () => {
+    await labDown(LAB);
+    expect((await sh(['ip', '-n', NS_B, 'link', 'show', 'dev', 'eth0'])).code).not.toBe(0); // the TAP went with the lab
+    const del = await runCni(vars('DEL', NS_B, `cn${id}-beta`, 'beta'), JSON.stringify(conf({ cniVersion: '0.4.0', ipam })));
+    expect(del.code, del.stdout + del.stderr).toBe(0);
+    expect(existsSync(join(hostLocalDir, `cn${id}net`, '10.89.7.200'))).toBe(false);
+  });
+});
