@@ -46,7 +46,7 @@ beforeAll(async () => {
   if (cap.skip) return;
   cap.assert();
   if (!existsSync(HOST_LOCAL)) throw new Error(`${HOST_LOCAL} is missing: install containernetworking-plugins`);
-  await labUp(podsLabFile(LAB));
+  await labUp(podsLabFile(LAB, tmp));
   for (const ns of [NS_A, NS_B]) expect((await sh(['ip', 'netns', 'add', ns])).code).toBe(0);
 });
 

@@ -5,9 +5,9 @@
  * a unique name, brought up detached for the plugin to talk to.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stateDir } from '../../src/lab/registry.js';
 import { wirelab } from './cli.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -44,10 +44,9 @@ export function runCni(vars: Record<string, string>, stdin: string): Promise<Plu
   });
 }
 
-/** examples/cni/pods.yaml renamed to `name` (lab and network), written to a temp dir; returns its path. */
-export function podsLabFile(name: string): string {
+/** examples/cni/pods.yaml with the lab renamed to `name`, written into `dir`; returns its path. */
+export function podsLabFile(name: string, dir: string): string {
   const text = readFileSync(join(ROOT, 'examples/cni/pods.yaml'), 'utf8').replace(/^name: pods$/m, `name: ${name}`);
-  const dir = mkdtempSync(join(tmpdir(), `${name}-`));
   const file = join(dir, 'lab.yaml');
   writeFileSync(file, text);
   return file;
@@ -67,8 +66,10 @@ export async function labUp(file: string): Promise<void> {
   if (r.code !== 0) throw new Error(`wirelab up failed: ${r.stderr}${r.stdout}`);
 }
 
+/** `wirelab down NAME`, and its supervisor's log goes too. */
 export async function labDown(name: string): Promise<void> {
   await wirelab(['down', name], { timeoutMs: 60_000 });
+  rmSync(join(stateDir(), 'labs', `${name}.log`), { force: true });
 }
 
 /** Runs a command, resolving with its output and exit code (never rejecting). */
