@@ -7,17 +7,22 @@
  * DEL, DEL again, CHECK after DEL failing, VERSION — and every kind of bad
  * input answered with a spec error object and a non-zero exit, never a stack
  * trace. The second container's address comes from a delegated IPAM plugin
- * (host-local, from Debian's containernetworking-plugins).
+ * (host-local, from Debian's containernetworking-plugins); the first one's
+ * `runtimeConfig.portMappings` is published on 127.0.0.1 while it is
+ * attached, and closed by DEL.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireRoot } from '../helpers/netns.js';
-import { conflist, labDown, labUp, podsLabFile, runCni, sh, type PluginRun } from '../helpers/cni.js';
+import { buildPlugin, conflist, labDown, labUp, podsLabFile, runCni, sh, type PluginRun } from '../helpers/cni.js';
 
 const HOST_LOCAL = '/usr/lib/cni/host-local';
+const BUSYBOX = '/bin/busybox';
 const cap = requireRoot(['nsenter', 'ping']);
 const id = randomBytes(3).toString('hex');
 const LAB = `cn${id}`;
@@ -42,15 +47,32 @@ function expectSpecError(r: PluginRun, code: number, msg: RegExp): void {
   expect(r.stdout + r.stderr).not.toMatch(/\n\s+at /);
 }
 
+let hostPort = 0;
+let plugin = '';
+let server: ChildProcess | undefined;
+
+/** A free port on 127.0.0.1 for the published port. */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
 beforeAll(async () => {
   if (cap.skip) return;
+  hostPort = await freePort();
+  plugin = await buildPlugin(tmp);
   cap.assert();
   if (!existsSync(HOST_LOCAL)) throw new Error(`${HOST_LOCAL} is missing: install containernetworking-plugins`);
+  if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing: install busybox-static`);
   await labUp(podsLabFile(LAB, tmp));
   for (const ns of [NS_A, NS_B]) expect((await sh(['ip', 'netns', 'add', ns])).code).toBe(0);
 });
 
 afterAll(async () => {
+  server?.kill('SIGKILL');
   await labDown(LAB);
   for (const ns of [NS_A, NS_B]) await sh(['ip', 'netns', 'del', ns]);
   rmSync(`/etc/netns/${NS_B}`, { recursive: true, force: true });
@@ -64,9 +86,9 @@ describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
 
   it('ADD (two containers at once): results per spec 1.0.0 and 0.4.0, the interfaces in their namespaces, the gateway and the other container by name answering', async () => {
     const [a, b] = await Promise.all([
-      runCni(vars('ADD', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf())),
+      runCni(plugin, vars('ADD', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf({ runtimeConfig: { portMappings: [{ hostPort, containerPort: 8000, protocol: 'tcp', hostIP: '127.0.0.1' }] } }))),
       // The second one's address from a delegated IPAM plugin (host-local), in 0.4.0's result form.
-      runCni(vars('ADD', NS_B, `cn${id}-beta`, 'beta'), JSON.stringify(conf({ cniVersion: '0.4.0', ipam }))),
+      runCni(plugin, vars('ADD', NS_B, `cn${id}-beta`, 'beta'), JSON.stringify(conf({ cniVersion: '0.4.0', ipam }))),
     ]);
     expect(a.code, a.stdout + a.stderr).toBe(0);
     resultA = a.json!;
@@ -96,8 +118,8 @@ describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
 
   it('CHECK succeeds on what ADD made; VERSION lists 0.4.0 and 1.0.0', async () => {
     const [check, version] = await Promise.all([
-      runCni(vars('CHECK', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf({ prevResult: resultA }))),
-      runCni({ CNI_COMMAND: 'VERSION' }, JSON.stringify({ cniVersion: '1.0.0' })),
+      runCni(plugin, vars('CHECK', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf({ prevResult: resultA }))),
+      runCni(plugin, { CNI_COMMAND: 'VERSION' }, JSON.stringify({ cniVersion: '1.0.0' })),
     ]);
     expect(check.code, check.stdout + check.stderr).toBe(0);
     expect(check.stdout.trim()).toBe('');
@@ -105,13 +127,27 @@ describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
     expect(version.json).toEqual({ cniVersion: '1.0.0', supportedVersions: expect.arrayContaining(['0.4.0', '1.0.0']) });
   });
 
-  it('DEL removes the interface; DEL again succeeds; CHECK after DEL is an error', async () => {
-    const del = await runCni(vars('DEL', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf({ prevResult: resultA })));
+  it('runtimeConfig.portMappings: a host port on 127.0.0.1 reaches the container through the lab', async () => {
+    mkdirSync(join(tmp, 'www'));
+    writeFileSync(join(tmp, 'www/index.html'), 'hello from alpha\n');
+    server = spawn('ip', ['netns', 'exec', NS_A, BUSYBOX, 'httpd', '-f', '-p', '10.89.7.2:8000', '-h', join(tmp, 'www')], { stdio: 'ignore' });
+    let body = '';
+    for (let i = 0; i < 100 && body === ''; i++) {
+      body = await fetch(`http://127.0.0.1:${hostPort}/`, { signal: AbortSignal.timeout(2000) }).then((r) => (r.ok ? r.text() : ''), () => '');
+      if (body === '') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(body).toBe('hello from alpha\n');
+  });
+
+  it('DEL removes the interface and the published port; DEL again succeeds; CHECK after DEL is an error', async () => {
+    const del = await runCni(plugin, vars('DEL', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf({ prevResult: resultA })));
     expect(del.code, del.stdout + del.stderr).toBe(0);
     expect((await sh(['ip', '-n', NS_A, 'link', 'show', 'dev', 'eth0'])).code).not.toBe(0);
+    const refused = await fetch(`http://127.0.0.1:${hostPort}/`, { signal: AbortSignal.timeout(2000) }).then(() => 'answered', (e: Error) => String((e.cause as { code?: string } | undefined)?.code ?? e.message));
+    expect(refused).toBe('ECONNREFUSED');
     const [again, check] = await Promise.all([
-      runCni(vars('DEL', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf())),
-      runCni(vars('CHECK', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf({ prevResult: resultA }))),
+      runCni(plugin, vars('DEL', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf())),
+      runCni(plugin, vars('CHECK', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf({ prevResult: resultA }))),
     ]);
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expectSpecError(check, 102, /has no attachment for container/);
@@ -121,12 +157,12 @@ describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
     const add = vars('ADD', NS_A, `cn${id}-bad`, 'bad');
     const { CNI_NETNS: _netns, ...noNetns } = add;
     const [notJson, noLab, missingEnv, oldVersion, noCommand, labGone] = await Promise.all([
-      runCni(add, '{"cniVersion": "1.0.0", "name": '),
-      runCni(add, JSON.stringify({ ...conf(), lab: undefined })),
-      runCni(noNetns, JSON.stringify(conf())),
-      runCni(add, JSON.stringify(conf({ cniVersion: '0.2.0' }))),
-      runCni({ CNI_CONTAINERID: 'x' }, JSON.stringify(conf())),
-      runCni(add, JSON.stringify(conf({ lab: `cn${id}gone` }))),
+      runCni(plugin, add, '{"cniVersion": "1.0.0", "name": '),
+      runCni(plugin, add, JSON.stringify({ ...conf(), lab: undefined })),
+      runCni(plugin, noNetns, JSON.stringify(conf())),
+      runCni(plugin, add, JSON.stringify(conf({ cniVersion: '0.2.0' }))),
+      runCni(plugin, { CNI_CONTAINERID: 'x' }, JSON.stringify(conf())),
+      runCni(plugin, add, JSON.stringify(conf({ lab: `cn${id}gone` }))),
     ]);
     expectSpecError(notJson, 6, /not JSON/);
     expectSpecError(noLab, 7, /^invalid network configuration: lab is required/);
@@ -139,7 +175,7 @@ describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
   it('DEL after the lab went (and the container with it) still succeeds, and frees the delegated address', async () => {
     await labDown(LAB);
     expect((await sh(['ip', '-n', NS_B, 'link', 'show', 'dev', 'eth0'])).code).not.toBe(0); // the TAP went with the lab
-    const del = await runCni(vars('DEL', NS_B, `cn${id}-beta`, 'beta'), JSON.stringify(conf({ cniVersion: '0.4.0', ipam })));
+    const del = await runCni(plugin, vars('DEL', NS_B, `cn${id}-beta`, 'beta'), JSON.stringify(conf({ cniVersion: '0.4.0', ipam })));
     expect(del.code, del.stdout + del.stderr).toBe(0);
     expect(existsSync(join(hostLocalDir, `cn${id}net`, '10.89.7.200'))).toBe(false);
   });

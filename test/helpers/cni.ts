@@ -1,11 +1,17 @@
 /**
- * Runs `wirelab-cni` from source as a runtime runs a CNI plugin: the CNI_*
- * variables (and nothing else of ours) in its environment, the network
- * configuration on stdin; and a lab made from examples/cni/pods.yaml under
- * a unique name, brought up detached for the plugin to talk to.
+ * Runs `wirelab-cni` as a runtime runs a CNI plugin: the CNI_* variables
+ * (and nothing else of ours) in its environment, the network configuration
+ * on stdin; and a lab made from examples/cni/pods.yaml under a unique name,
+ * brought up detached for the plugin to talk to.
+ *
+ * The plugin is bundled from src/ once per test file with esbuild (what tsx
+ * itself compiles with), so it never runs stale, and each of the many
+ * invocations costs one plain `node` start instead of tsx's loader
+ * compiling the sources again (about 8 times less).
  */
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { build } from 'esbuild';
 import { join } from 'node:path';
 import { stateDir } from '../../src/lab/registry.js';
 import { wirelab } from './cli.js';
@@ -20,11 +26,25 @@ export interface PluginRun {
   json: Record<string, unknown> | undefined;
 }
 
-/** One plugin invocation: `vars` are the CNI_* variables, `stdin` the configuration. */
-export function runCni(vars: Record<string, string>, stdin: string): Promise<PluginRun> {
+/**
+ * Bundles src/cni/main.ts into `dir`: `dir/wirelab-cni.mjs`, and
+ * `dir/wirelab-cni`, the executable a runtime finds in CNI_PATH. Returns
+ * the executable's path.
+ */
+export async function buildPlugin(dir: string): Promise<string> {
+  const bundle = join(dir, 'wirelab-cni.mjs');
+  await build({ entryPoints: [join(ROOT, 'src/cni/main.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: bundle, logLevel: 'error' });
+  const exe = join(dir, 'wirelab-cni');
+  writeFileSync(exe, `#!/bin/sh\nexec '${process.execPath}' '${bundle}'\n`);
+  chmodSync(exe, 0o755);
+  return exe;
+}
+
+/** One invocation of the plugin `exe`: `vars` are the CNI_* variables, `stdin` the configuration. */
+export function runCni(exe: string, vars: Record<string, string>, stdin: string): Promise<PluginRun> {
   return new Promise((resolve) => {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...vars };
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cni/main.ts')], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(exe, [], { cwd: '/', env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);

@@ -18,12 +18,12 @@
  * rest of the mounts unchanged so /run/netns stays shared with the lab.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireRoot } from '../helpers/netns.js';
-import { conflist, labDown, labUp, podsLabFile, ROOT, sh } from '../helpers/cni.js';
+import { buildPlugin, conflist, labDown, labUp, podsLabFile, sh } from '../helpers/cni.js';
 
 const BUSYBOX = '/bin/busybox';
 const cap = requireRoot(['podman', 'nsenter', 'unshare', 'tar']);
@@ -62,11 +62,10 @@ beforeAll(async () => {
   for (const applet of ['sh', 'ping', 'wget', 'nc', 'httpd', 'nslookup', 'sleep', 'cat']) symlinkSync('busybox', join(rootfs, 'bin', applet));
   writeFileSync(join(rootfs, 'www/index.html'), `hello from a on ${NET}\n`);
   expect((await sh(['tar', '-C', rootfs, '-cf', join(T, 'rootfs.tar'), '.'])).code).toBe(0);
-  // The plugin, from source, where podman looks for it; the network config from examples/.
+  // The plugin, bundled from source, where podman looks for it; the network config from examples/.
   mkdirSync(join(T, 'bin'));
   mkdirSync(join(T, 'net.d'));
-  writeFileSync(join(T, 'bin/wirelab-cni'), `#!/bin/sh\ncd '${ROOT}' && exec '${process.execPath}' --import tsx src/cni/main.ts\n`);
-  chmodSync(join(T, 'bin/wirelab-cni'), 0o755);
+  await buildPlugin(join(T, 'bin'));
   writeFileSync(join(T, 'net.d', `${NET}.conflist`), JSON.stringify(conflist(LAB, NET), null, 2));
   writeFileSync(
     join(T, 'containers.conf'),
