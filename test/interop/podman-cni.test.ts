@@ -3,8 +3,9 @@
  * backend) with examples/cni/wirelab.conflist in its network directory runs
  * two containers of a local image (a busybox-static root filesystem made
  * here and `podman import`ed, no registry) on a wirelab network; one fetches
- * a page from the other by name, resolved by the lab's DNS, and the name
- * goes when podman removes the container. podman is the only thing driving
+ * a page from the other by name, resolved by the lab's DNS, reaches the
+ * lab's "internet" through its router's NAT, and its name goes when podman
+ * removes the container. podman is the only thing driving
  * the plugin.
  *
  * Everything podman keeps is under a temp directory (--root, --runroot,
@@ -23,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireRoot } from '../helpers/netns.js';
+import { wirelab } from '../helpers/cli.js';
 import { buildPlugin, conflist, labDown, labUp, podsLabFile, sh } from '../helpers/cni.js';
 
 const BUSYBOX = '/bin/busybox';
@@ -115,6 +117,14 @@ describe.skipIf(cap.skip)('podman on a wirelab network through wirelab-cni', () 
     expect(ip.stdout.trim()).toBe('10.89.7.2');
     sandboxOfA = (await podman(['inspect', '--format', '{{.NetworkSettings.SandboxKey}}', 'a'])).stdout.trim();
     expect(sandboxOfA).toMatch(/^\/run\/netns\//);
+  });
+
+  it('b reaches the outside (website, on the lab\'s internet network) through the edge router\'s NAT', async () => {
+    const ping = await podman(['exec', 'b', 'ping', '-c', '1', '-W', '3', 'website'], 20_000);
+    expect(ping.stdout, ping.stderr).toMatch(/1 packets received/);
+    // The router masqueraded it: the reply came back to its own internet address, 198.51.100.1.
+    const ct = await wirelab(['conntrack', LAB, '--network', 'pods']);
+    expect(ct.stdout).toMatch(/^icmp .* src=10\.89\.7\.3 dst=198\.51\.100\.2 .* src=198\.51\.100\.2 dst=198\.51\.100\.1 /m);
   });
 
   it('podman rm runs DEL: the name leaves the lab DNS, the namespace goes', async () => {
