@@ -14,12 +14,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireRoot } from '../helpers/netns.js';
-import { buildPlugin, conflist, labDown, labUp, podsLabFile, runCni, sh, type PluginRun } from '../helpers/cni.js';
+import { buildPlugin, conflist, labDown, labUp, podsLabFile, ROOT, runCni, sh, type PluginRun } from '../helpers/cni.js';
 
 const HOST_LOCAL = '/usr/lib/cni/host-local';
 const BUSYBOX = '/bin/busybox';
@@ -73,10 +73,17 @@ beforeAll(async () => {
 
 afterAll(async () => {
   server?.kill('SIGKILL');
-  await labDown(LAB);
+  if (!cap.skip) await labDown(LAB);
   for (const ns of [NS_A, NS_B]) await sh(['ip', 'netns', 'del', ns]);
   rmSync(`/etc/netns/${NS_B}`, { recursive: true, force: true });
   rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('the README', () => {
+  it('shows examples/cni/wirelab.conflist verbatim', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    expect(readme).toContain('```json\n' + readFileSync(join(ROOT, 'examples/cni/wirelab.conflist'), 'utf8') + '```');
+  });
 });
 
 describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {

@@ -93,9 +93,9 @@ export async function labDown(name: string): Promise<void> {
 }
 
 /** Runs a command, resolving with its output and exit code (never rejecting). */
-export function sh(argv: readonly string[], timeoutMs = 20_000): Promise<{ stdout: string; stderr: string; code: number }> {
+export function sh(argv: readonly string[], timeoutMs = 20_000, env?: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve) => {
-    execFile(argv[0]!, argv.slice(1), { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(argv[0]!, argv.slice(1), { timeout: timeoutMs, maxBuffer: 16 << 20, ...(env !== undefined ? { env } : {}) }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1;
       resolve({ stdout, stderr, code });
     });
