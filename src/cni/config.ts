@@ -1,7 +1,8 @@
 /**
  * What a runtime hands `wirelab-cni`: the network configuration on stdin
  * and the CNI_* environment variables (SPEC.md, "Parameters"), checked
- * before anything is done. A configuration that is not JSON is code 6, one
+ * before anything is done (spec 1.0.0, and 1.1.0's GC and STATUS). A
+ * configuration that is not JSON is code 6, one
  * that does not fit the schema code 7 naming the field, an unsupported
  * cniVersion code 1, a missing or malformed variable code 4 naming it.
  *
@@ -19,7 +20,7 @@ import { z } from 'zod';
 import { CNI_CODE, CniError } from './errors.js';
 
 /** The versions whose configuration and result `wirelab-cni` speaks. */
-export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0'] as const;
+export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
 
 const portMapping = z.object({
   hostPort: z.number().int().min(1).max(65535),
@@ -47,6 +48,8 @@ export const netConfSchema = z.looseObject({
     })
     .optional(),
   prevResult: z.looseObject({}).optional(),
+  /** GC (1.1.0): the attachments the runtime still has; every other one of the network goes. */
+  'cni.dev/valid-attachments': z.array(z.looseObject({ containerID: z.string(), ifname: z.string() })).optional(),
 });
 
 export type NetConf = z.infer<typeof netConfSchema>;
@@ -73,7 +76,7 @@ export function parseNetConf(text: string): NetConf {
   return parsed.data;
 }
 
-export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION';
+export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'GC' | 'STATUS';
 
 export interface CniEnv {
   command: CniCommand;
@@ -87,7 +90,7 @@ export interface CniEnv {
   path: string[];
 }
 
-const COMMANDS: readonly string[] = ['ADD', 'DEL', 'CHECK', 'VERSION'];
+const COMMANDS: readonly string[] = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'];
 const KNOWN_ARGS = new Set(['IgnoreUnknown', 'K8S_POD_NAME', 'K8S_POD_NAMESPACE', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID', 'IP', 'MAC']);
 
 /** The CNI_* variables for `command`; throws code 4 naming every missing or malformed one. */
@@ -97,7 +100,7 @@ export function readEnv(env: NodeJS.ProcessEnv): CniEnv {
     throw new CniError(CNI_CODE.invalidEnv, command === '' ? 'CNI_COMMAND is not set' : `CNI_COMMAND ${command} is not one of ${COMMANDS.join(', ')}`);
   }
   const out: CniEnv = { command: command as CniCommand, containerId: env.CNI_CONTAINERID ?? '', netns: env.CNI_NETNS ?? '', ifname: env.CNI_IFNAME ?? '', args: new Map(), path: (env.CNI_PATH ?? '').split(':').filter((d) => d !== '') };
-  if (command === 'VERSION') return out;
+  if (command === 'VERSION' || command === 'GC' || command === 'STATUS') return out; // no container: the network as a whole
   const problems: string[] = [];
   if (out.containerId === '') problems.push('CNI_CONTAINERID is not set');
   else if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(out.containerId)) problems.push(`CNI_CONTAINERID "${out.containerId}" holds characters other than letters, digits, "_", ".", "-"`);

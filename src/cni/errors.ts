@@ -16,6 +16,8 @@ export const CNI_CODE = {
   decode: 6,
   invalidConfig: 7,
   tryAgainLater: 11,
+  /** STATUS (1.1.0): the plugin cannot service ADD now. */
+  notAvailable: 50,
   /** The lab refused the request (no such network, no free address, a name taken…). */
   labRefused: 100,
   /** Moving or configuring the interface in the container's namespace failed. */

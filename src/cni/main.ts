@@ -3,13 +3,13 @@
  * `wirelab-cni`: the CNI plugin executable a runtime (podman, a kubelet's
  * containerd or CRI-O) runs with CNI_* variables and the network
  * configuration on stdin. It prints one JSON document on stdout: the result
- * (ADD), the version info (VERSION), nothing (DEL, CHECK), or a spec error
+ * (ADD), the version info (VERSION), nothing (DEL, CHECK, GC, STATUS), or a spec error
  * object with a non-zero exit. Whatever goes wrong, the runtime gets an
  * error object, never a stack trace.
  */
 import { parseNetConf, readEnv, type NetConf } from './config.js';
 import { CNI_CODE, CniError, errorObject } from './errors.js';
-import { add, check, del, version } from './plugin.js';
+import { add, check, del, gc, status, version } from './plugin.js';
 
 function readStdin(): Promise<string> {
   if (process.stdin.isTTY) return Promise.resolve('');
@@ -36,6 +36,12 @@ export async function runPlugin(env: NodeJS.ProcessEnv, stdin: string): Promise<
         return { out: undefined, code: 0 };
       case 'CHECK':
         await check(conf, e);
+        return { out: undefined, code: 0 };
+      case 'GC':
+        await gc(conf);
+        return { out: undefined, code: 0 };
+      case 'STATUS':
+        await status(conf);
         return { out: undefined, code: 0 };
     }
   } catch (err) {

@@ -13,6 +13,10 @@
  * - CHECK: the lab still holds the attachment, and the interface is in the
  *   namespace, up, with the address.
  * - VERSION: the versions this plugin speaks.
+ * - GC (1.1.0): the lab drops every attachment of the network that is not in
+ *   `cni.dev/valid-attachments`; no lab running is nothing to collect.
+ * - STATUS (1.1.0): success when the lab runs and has the network, code 50
+ *   otherwise.
  */
 import type { AttachmentInfo, AttachRequest } from '../lab/attach-op.js';
 import { SUPPORTED_VERSIONS, type CniEnv, type NetConf } from './config.js';
@@ -93,6 +97,31 @@ export async function del(conf: NetConf, env: CniEnv, stdin: string, processEnv:
     if (!(e instanceof CniError && e.code === CNI_CODE.tryAgainLater)) throw e;
   }
   if (conf.ipam !== undefined) await delegateIpam(conf.ipam.type, 'DEL', stdin, processEnv, env.path);
+}
+
+function needs110(conf: NetConf, command: string): void {
+  const [major = 0, minor = 0] = conf.cniVersion.split('.').map(Number);
+  if (major < 1 || (major === 1 && minor < 1)) throw new CniError(CNI_CODE.incompatibleVersion, `${command} is not part of cniVersion ${conf.cniVersion} (it came with 1.1.0)`);
+}
+
+export async function gc(conf: NetConf): Promise<void> {
+  needs110(conf, 'GC');
+  const keep = (conf['cni.dev/valid-attachments'] ?? []).map((a) => ({ containerId: a.containerID, ifname: a.ifname }));
+  try {
+    await ask(conf.lab, { v: V, op: 'prune', keep, ...(conf.network !== undefined ? { network: conf.network } : {}) });
+  } catch (e) {
+    if (!(e instanceof CniError && e.code === CNI_CODE.tryAgainLater)) throw e; // no lab: nothing attached to collect
+  }
+}
+
+export async function status(conf: NetConf): Promise<void> {
+  needs110(conf, 'STATUS');
+  try {
+    // Any attachment query proves the lab runs and has the network.
+    await ask(conf.lab, { v: V, op: 'attached', containerId: 'status', ifname: 'none', ...(conf.network !== undefined ? { network: conf.network } : {}) });
+  } catch (e) {
+    throw new CniError(CNI_CODE.notAvailable, `wirelab-cni cannot add containers now: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 export async function check(conf: NetConf, env: CniEnv): Promise<void> {

@@ -10,6 +10,8 @@
  * - `detach`: undoes it; a missing attachment is not an error (CNI's DEL is
  *   idempotent), the answer says whether there was one.
  * - `attached`: what the lab holds for an attachment (CNI's CHECK).
+ * - `prune`: detaches every attachment of the network not in `keep` (CNI's
+ *   GC, given the runtime's valid attachments); answers with what went.
  *
  * An attachment is keyed by the runtime's container id and interface name,
  * as the CNI specification keys them. The TAP is the lab's open file: when
@@ -40,9 +42,10 @@ export type AttachRequest =
       ipv4Address?: string;
       portMappings?: PortMapping[];
     }
-  | { v: number; op: 'detach' | 'attached'; network?: string; containerId: string; ifname: string };
+  | { v: number; op: 'detach' | 'attached'; network?: string; containerId: string; ifname: string }
+  | { v: number; op: 'prune'; network?: string; keep: Array<{ containerId: string; ifname: string }> };
 
-export const ATTACH_OPS = ['attach', 'detach', 'attached'] as const;
+export const ATTACH_OPS = ['attach', 'detach', 'attached', 'prune'] as const;
 
 /** What `attach` and `attached` answer: everything the plugin needs for the interface and the CNI result. */
 export interface AttachmentInfo {
@@ -94,9 +97,16 @@ function info(net: BridgeNetwork, fp: ForeignPort): AttachmentInfo {
   };
 }
 
-/** Answers `attach`, `detach` or `attached` on `lab`. */
-export async function answerAttach(lab: AttachableLab, req: AttachRequest): Promise<AttachmentInfo | { detached: boolean } | null> {
+/** Answers `attach`, `detach`, `attached` or `prune` on `lab`. */
+export async function answerAttach(lab: AttachableLab, req: AttachRequest): Promise<AttachmentInfo | { detached: boolean } | { pruned: string[] } | null> {
   const net = networkOf(lab, req.network);
+  if (req.op === 'prune') {
+    if (!Array.isArray(req.keep)) throw new Error('prune needs keep, a list of {containerId, ifname}');
+    const keep = new Set(req.keep.map((k) => `${k.containerId}/${k.ifname}`));
+    const pruned = net.foreignKeys().filter((k) => !keep.has(k));
+    for (const k of pruned) await net.unplugForeign(k);
+    return { pruned };
+  }
   const key = `${text(req.containerId, 'containerId')}/${text(req.ifname, 'ifname')}`;
   if (req.op !== 'attach') {
     if (req.op === 'detach') return { detached: await net.unplugForeign(key) };

@@ -19,8 +19,8 @@
  * nothing else. `openCapture` is its client. `replay` plays a capture file
  * into a switch port as if the node had sent it and answers, once it has
  * played, with what was accepted and refused (replay-op.ts). `attach`,
- * `detach` and `attached` put a container someone else owns (a CNI
- * runtime's) on a network (attach-op.ts).
+ * `detach`, `attached` and `prune` put containers someone else owns (a CNI
+ * runtime's) on a network and take them off (attach-op.ts).
  *
  * Hand-written: Node's `net` over a Unix socket and JSON lines are all it
  * takes; an RPC library would be larger than the protocol.
@@ -257,9 +257,10 @@ export class ControlServer {
         case 'attach':
         case 'detach':
         case 'attached':
+        case 'prune':
           return { v, ok: true, op: req.op, result: await answerAttach(this.lab, req) };
         default:
-          return { v, ok: false, error: `unknown operation "${String((req as { op?: unknown }).op)}" (ps, down, conntrack, dns, model, ${INSPECT_OPS.join(', ')}, replay, attach, detach, attached)` };
+          return { v, ok: false, error: `unknown operation "${String((req as { op?: unknown }).op)}" (ps, down, conntrack, dns, model, ${INSPECT_OPS.join(', ')}, replay, attach, detach, attached, prune)` };
       }
     } catch (e) {
       return { v, ok: false, error: e instanceof Error ? e.message : String(e) };

@@ -385,6 +385,11 @@ export class BridgeNetwork {
     }
   }
 
+  /** The keys of every attachment (`plugForeign`). */
+  foreignKeys(): string[] {
+    return [...this.foreign.keys()];
+  }
+
   /** The attachment under `key`, if any. */
   foreignPort(key: string): ForeignPort | undefined {
     return this.foreign.get(key);

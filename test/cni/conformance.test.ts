@@ -4,7 +4,8 @@
  * detached lab from examples/cni/pods.yaml: the reference behaviours of the
  * specification — ADD's result, the interface really in the namespace with
  * its address and reaching the gateway and another container by name, CHECK,
- * DEL, DEL again, CHECK after DEL failing, VERSION — and every kind of bad
+ * DEL, DEL again, CHECK after DEL failing, VERSION, and 1.1.0's STATUS and
+ * GC — and every kind of bad
  * input answered with a spec error object and a non-zero exit, never a stack
  * trace. The second container's address comes from a delegated IPAM plugin
  * (host-local, from Debian's containernetworking-plugins); the first one's
@@ -28,6 +29,7 @@ const id = randomBytes(3).toString('hex');
 const LAB = `cn${id}`;
 const NS_A = `cn${id}a`;
 const NS_B = `cn${id}b`;
+const NS_C = `cn${id}c`;
 const tmp = mkdtempSync(join(tmpdir(), `cn${id}-`));
 
 /** The plugin's configuration as a runtime hands it (one plugin of the conflist, with name and cniVersion). */
@@ -68,13 +70,13 @@ beforeAll(async () => {
   if (!existsSync(HOST_LOCAL)) throw new Error(`${HOST_LOCAL} is missing: install containernetworking-plugins`);
   if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing: install busybox-static`);
   await labUp(podsLabFile(LAB, tmp));
-  for (const ns of [NS_A, NS_B]) expect((await sh(['ip', 'netns', 'add', ns])).code).toBe(0);
+  for (const ns of [NS_A, NS_B, NS_C]) expect((await sh(['ip', 'netns', 'add', ns])).code).toBe(0);
 });
 
 afterAll(async () => {
   server?.kill('SIGKILL');
   if (!cap.skip) await labDown(LAB);
-  for (const ns of [NS_A, NS_B]) await sh(['ip', 'netns', 'del', ns]);
+  for (const ns of [NS_A, NS_B, NS_C]) await sh(['ip', 'netns', 'del', ns]);
   rmSync(`/etc/netns/${NS_B}`, { recursive: true, force: true });
   rmSync(tmp, { recursive: true, force: true });
 });
@@ -91,12 +93,16 @@ describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
   const hostLocalDir = join(tmp, 'host-local');
   const ipam = { type: 'host-local', ranges: [[{ subnet: '10.89.7.0/24', rangeStart: '10.89.7.200', rangeEnd: '10.89.7.210' }]], dataDir: hostLocalDir };
 
-  it('ADD (two containers at once): results per spec 1.0.0 and 0.4.0, the interfaces in their namespaces, the gateway and the other container by name answering', async () => {
-    const [a, b] = await Promise.all([
+  it('ADD (three containers at once): results per spec 1.0.0 and 0.4.0, the interfaces in their namespaces, the gateway and another container by name answering', async () => {
+    const [a, b, c] = await Promise.all([
       runCni(plugin, vars('ADD', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf({ runtimeConfig: { portMappings: [{ hostPort, containerPort: 8000, protocol: 'tcp', hostIP: '127.0.0.1' }] } }))),
       // The second one's address from a delegated IPAM plugin (host-local), in 0.4.0's result form.
       runCni(plugin, vars('ADD', NS_B, `cn${id}-beta`, 'beta'), JSON.stringify(conf({ cniVersion: '0.4.0', ipam }))),
+      // One for GC to collect, at the address the runtime asks for (CNI_ARGS IP=, as podman's --ip).
+      runCni(plugin, { ...vars('ADD', NS_C, `cn${id}-gamma`, 'gamma'), CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=gamma;IP=10.89.7.50' }, JSON.stringify(conf({ cniVersion: '1.1.0' }))),
     ]);
+    expect(c.code, c.stdout + c.stderr).toBe(0);
+    expect(c.json).toMatchObject({ cniVersion: '1.1.0', ips: [{ address: '10.89.7.50/24', gateway: '10.89.7.1', interface: 0 }] });
     expect(a.code, a.stdout + a.stderr).toBe(0);
     resultA = a.json!;
     expect(resultA).toEqual({
@@ -123,15 +129,22 @@ describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
     expect(byName.stdout, byName.stderr).toMatch(/PING alpha(\.pods)? \(10\.89\.7\.2\)[\s\S]*1 received/);
   });
 
-  it('CHECK succeeds on what ADD made; VERSION lists 0.4.0 and 1.0.0', async () => {
-    const [check, version] = await Promise.all([
+  it('CHECK succeeds on what ADD made; VERSION lists 0.4.0, 1.0.0 and 1.1.0; STATUS succeeds; GC takes only what the runtime no longer has', async () => {
+    const valid = [{ containerID: `cn${id}-alpha`, ifname: 'eth0' }, { containerID: `cn${id}-beta`, ifname: 'eth0' }];
+    const [check, version, status, gc] = await Promise.all([
       runCni(plugin, vars('CHECK', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf({ prevResult: resultA }))),
       runCni(plugin, { CNI_COMMAND: 'VERSION' }, JSON.stringify({ cniVersion: '1.0.0' })),
+      runCni(plugin, { CNI_COMMAND: 'STATUS', CNI_PATH: '/usr/lib/cni' }, JSON.stringify(conf({ cniVersion: '1.1.0' }))),
+      runCni(plugin, { CNI_COMMAND: 'GC', CNI_PATH: '/usr/lib/cni' }, JSON.stringify(conf({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': valid }))),
     ]);
+    expect(status.code, status.stdout + status.stderr).toBe(0);
+    expect(gc.code, gc.stdout + gc.stderr).toBe(0);
+    expect((await sh(['ip', '-n', NS_C, 'link', 'show', 'dev', 'eth0'])).code).not.toBe(0); // gamma was not in the list
+    for (const ns of [NS_A, NS_B]) expect((await sh(['ip', '-n', ns, 'link', 'show', 'dev', 'eth0'])).code).toBe(0);
     expect(check.code, check.stdout + check.stderr).toBe(0);
     expect(check.stdout.trim()).toBe('');
     expect(version.code, version.stderr).toBe(0);
-    expect(version.json).toEqual({ cniVersion: '1.0.0', supportedVersions: expect.arrayContaining(['0.4.0', '1.0.0']) });
+    expect(version.json).toEqual({ cniVersion: '1.0.0', supportedVersions: expect.arrayContaining(['0.4.0', '1.0.0', '1.1.0']) });
   });
 
   it('runtimeConfig.portMappings: a host port on 127.0.0.1 reaches the container through the lab', async () => {
@@ -179,11 +192,15 @@ describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
     expectSpecError(labGone, 11, /no running lab named cn\w+gone/);
   });
 
-  it('DEL after the lab went (and the container with it) still succeeds, and frees the delegated address', async () => {
+  it('after the lab went (and the container with it): DEL still succeeds and frees the delegated address, STATUS says 50', async () => {
     await labDown(LAB);
     expect((await sh(['ip', '-n', NS_B, 'link', 'show', 'dev', 'eth0'])).code).not.toBe(0); // the TAP went with the lab
-    const del = await runCni(plugin, vars('DEL', NS_B, `cn${id}-beta`, 'beta'), JSON.stringify(conf({ cniVersion: '0.4.0', ipam })));
+    const [del, status] = await Promise.all([
+      runCni(plugin, vars('DEL', NS_B, `cn${id}-beta`, 'beta'), JSON.stringify(conf({ cniVersion: '0.4.0', ipam }))),
+      runCni(plugin, { CNI_COMMAND: 'STATUS', CNI_PATH: '/usr/lib/cni' }, JSON.stringify(conf({ cniVersion: '1.1.0' }))),
+    ]);
     expect(del.code, del.stdout + del.stderr).toBe(0);
+    expectSpecError(status, 50, /cannot add containers now: no running lab/);
     expect(existsSync(join(hostLocalDir, `cn${id}net`, '10.89.7.200'))).toBe(false);
   });
 });
