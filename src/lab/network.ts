@@ -401,7 +401,10 @@ export class BridgeNetwork {
     if (fp === undefined) return false;
     this.foreign.delete(key);
     await Promise.allSettled(fp.published.map(async (p) => p.close()));
-    for (const p of fp.published) this.published.splice(this.published.indexOf(p), 1);
+    for (const p of fp.published) {
+      const i = this.published.indexOf(p);
+      if (i >= 0) this.published.splice(i, 1);
+    }
     this.dns?.removeHost(fp.name, { network: this.name });
     this.bridge.removePort(fp.tap.ifname);
     fp.impaired.setOptions({});
