@@ -4,8 +4,9 @@
  * two containers of a local image (a busybox-static root filesystem made
  * here and `podman import`ed, no registry) on a wirelab network; one fetches
  * a page from the other by name, resolved by the lab's DNS, reaches the
- * lab's "internet" through its router's NAT, and its name goes when podman
- * removes the container. podman is the only thing driving
+ * lab's "internet" through its router's NAT, is delayed by `wirelab impair`
+ * like any node of the lab, and its name goes when podman removes the
+ * container. podman is the only thing driving
  * the plugin.
  *
  * Everything podman keeps is under a temp directory (--root, --runroot,
@@ -123,6 +124,14 @@ describe.skipIf(cap.skip)('podman on a wirelab network through wirelab-cni', () 
     // The router masqueraded it: the reply came back to its own internet address, 198.51.100.1.
     const ct = await wirelab(['conntrack', LAB, '--network', 'pods']);
     expect(ct.stdout).toMatch(/^icmp .* src=10\.89\.7\.3 dst=198\.51\.100\.2 .* src=198\.51\.100\.2 dst=198\.51\.100\.1 /m);
+  });
+
+  it("podman's containers are the lab's links: wirelab impair delays b's replies", async () => {
+    const imp = await wirelab(['impair', LAB, 'b', '--delay', '60ms']);
+    expect(imp.stdout, imp.stderr).toContain('b:eth0  netem delay 60ms');
+    const ping = await podman(['exec', 'b', 'ping', '-c', '1', '-W', '3', 'a'], 20_000);
+    const rtt = Number(/time=([\d.]+) ms/.exec(ping.stdout)?.[1]);
+    expect(rtt, ping.stdout + ping.stderr).toBeGreaterThanOrEqual(60);
   });
 
   it('podman rm runs DEL: the name leaves the lab DNS, the namespace goes', async () => {
