@@ -176,13 +176,15 @@ describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
   it('bad input: spec error objects with the spec codes and a non-zero exit, never a stack trace', async () => {
     const add = vars('ADD', NS_A, `cn${id}-bad`, 'bad');
     const { CNI_NETNS: _netns, ...noNetns } = add;
-    const [notJson, noLab, missingEnv, oldVersion, noCommand, labGone] = await Promise.all([
+    const [notJson, noLab, missingEnv, oldVersion, noCommand, labGone, noNetwork, noNamespace] = await Promise.all([
       runCni(plugin, add, '{"cniVersion": "1.0.0", "name": '),
       runCni(plugin, add, JSON.stringify({ ...conf(), lab: undefined })),
       runCni(plugin, noNetns, JSON.stringify(conf())),
       runCni(plugin, add, JSON.stringify(conf({ cniVersion: '0.2.0' }))),
       runCni(plugin, { CNI_CONTAINERID: 'x' }, JSON.stringify(conf())),
       runCni(plugin, add, JSON.stringify(conf({ lab: `cn${id}gone` }))),
+      runCni(plugin, add, JSON.stringify(conf({ network: 'nosuch' }))),
+      runCni(plugin, { ...add, CNI_NETNS: `/run/netns/cn${id}nope` }, JSON.stringify(conf())),
     ]);
     expectSpecError(notJson, 6, /not JSON/);
     expectSpecError(noLab, 7, /^invalid network configuration: lab is required/);
@@ -190,6 +192,11 @@ describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
     expectSpecError(oldVersion, 1, /cniVersion 0\.2\.0 is not supported/);
     expectSpecError(noCommand, 4, /CNI_COMMAND is not set/);
     expectSpecError(labGone, 11, /no running lab named cn\w+gone/);
+    expectSpecError(noNetwork, 100, /has no network nosuch \(it has pods, internet\)/);
+    expectSpecError(noNamespace, 101, new RegExp(`cannot move \\w+ into /run/netns/cn${id}nope as eth0`));
+    // The failed ADD left nothing in the lab.
+    const after = await runCni(plugin, vars('CHECK', NS_A, `cn${id}-bad`, 'bad'), JSON.stringify(conf({ prevResult: resultA })));
+    expectSpecError(after, 102, /has no attachment for container/);
   });
 
   it('after the lab went (and the container with it): DEL still succeeds and frees the delegated address, STATUS says 50', async () => {
