@@ -20,7 +20,7 @@
  * rest of the mounts unchanged so /run/netns stays shared with the lab.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +29,7 @@ import { wirelab } from '../helpers/cli.js';
 import { buildPlugin, conflist, labDown, labUp, podsLabFile, sh } from '../helpers/cni.js';
 
 const BUSYBOX = '/bin/busybox';
+const CNI_CACHE = '/var/lib/cni/results';
 const cap = requireRoot(['podman', 'nsenter', 'unshare', 'tar']);
 const id = randomBytes(3).toString('hex');
 const LAB = `cn${id}`;
@@ -93,6 +94,8 @@ afterAll(async () => {
   if (!cap.skip) await podman(['rm', '-f', '--ignore', '-t', '0', 'a', 'b']);
   if (!cap.skip) await labDown(LAB);
   rmSync(T, { recursive: true, force: true });
+  // libcni's result cache, emptied by each DEL; what a failed run left of this network.
+  if (existsSync(CNI_CACHE)) for (const f of readdirSync(CNI_CACHE)) if (f.startsWith(`${NET}-`)) rmSync(join(CNI_CACHE, f), { force: true });
 });
 
 describe.skipIf(cap.skip)('podman on a wirelab network through wirelab-cni', () => {
