@@ -64,13 +64,13 @@ async function freePort(): Promise<number> {
 
 beforeAll(async () => {
   if (cap.skip) return;
-  hostPort = await freePort();
-  plugin = await buildPlugin(tmp);
   cap.assert();
   if (!existsSync(HOST_LOCAL)) throw new Error(`${HOST_LOCAL} is missing: install containernetworking-plugins`);
   if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing: install busybox-static`);
-  await labUp(podsLabFile(LAB, tmp));
-  for (const ns of [NS_A, NS_B, NS_C]) expect((await sh(['ip', 'netns', 'add', ns])).code).toBe(0);
+  hostPort = await freePort();
+  const [exe, ...added] = await Promise.all([buildPlugin(tmp), labUp(podsLabFile(LAB, tmp)), ...[NS_A, NS_B, NS_C].map((ns) => sh(['ip', 'netns', 'add', ns]))]);
+  plugin = exe;
+  for (const r of added) if (r !== undefined) expect(r.code, r.stderr).toBe(0);
 });
 
 afterAll(async () => {

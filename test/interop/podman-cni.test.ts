@@ -85,8 +85,7 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  await labUp(podsLabFile(LAB, T));
-  const imp = await podman(['import', join(T, 'rootfs.tar'), IMAGE]);
+  const [, imp] = await Promise.all([labUp(podsLabFile(LAB, T)), podman(['import', join(T, 'rootfs.tar'), IMAGE])]);
   expect(imp.code, imp.stderr).toBe(0);
 });
 
