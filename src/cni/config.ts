@@ -37,7 +37,7 @@ export const netConfSchema = z.looseObject({
   type: z.string().optional(),
   lab: z.string({ error: 'is required: the name of the running wirelab lab (wirelab up -d)' }).regex(/^[a-z0-9][a-z0-9_-]*$/, { error: 'must be a lab name (lower-case letters, digits, "_", "-")' }),
   network: z.string().regex(NAME, { error: 'must be a network of the lab' }).optional(),
-  /** Add a default route via the network's gateway (default true; false for a container's second network). */
+  /** Add a default route via the network's gateway when the container has none (default true). */
   defaultRoute: z.boolean().optional(),
   /** Delegate address allocation to a CNI IPAM plugin (e.g. host-local) found in CNI_PATH. */
   ipam: z.looseObject({ type: z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'must be an IPAM plugin\'s file name' }) }).optional(),

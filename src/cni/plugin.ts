@@ -69,16 +69,15 @@ export async function add(conf: NetConf, env: CniEnv, stdin: string, processEnv:
     await undoIpam();
     throw e;
   }
-  const defaultRoute = conf.defaultRoute ?? true;
   try {
-    const mac = await configureSandbox({
+    const { mac, defaultRoute } = await configureSandbox({
       tap: info.tap,
       netns: env.netns,
       ifname: env.ifname,
       address: info.address,
       gateway: info.gateway,
       mtu: info.mtu,
-      defaultRoute,
+      defaultRoute: conf.defaultRoute ?? true,
       ...(env.args.get('MAC') ? { mac: env.args.get('MAC')! } : {}),
     });
     return buildResult(conf.cniVersion, { ifname: env.ifname, mac, sandbox: env.netns, address: info.address, gateway: info.gateway, defaultRoute, dns: info.dns }, conf.prevResult);

@@ -8,8 +8,8 @@
  * `ip link set … netns PATH` takes a path; `ip -n` takes only a name under
  * /run/netns, so the commands inside run under `nsenter --net=PATH`. One
  * `ip -batch` does the configuration: MTU, MAC, no IPv6 link-local address
- * (the network is IPv4, as wirelab's containers), the address, up, the
- * default route.
+ * (the network is IPv4, as wirelab's containers), the address, up; then the
+ * default route, unless the container has one already.
  */
 import { run, type RunResult } from '../lab/command.js';
 import { CNI_CODE, CniError } from './errors.js';
@@ -39,21 +39,31 @@ export async function netnsExists(netns: string): Promise<boolean> {
   return (await run(['nsenter', `--net=${netns}`, 'true'], { timeoutMs: TIMEOUT })).code === 0;
 }
 
-/** Moves the TAP into the namespace as `ifname` and configures it; returns its MAC. */
-export async function configureSandbox(c: SandboxConfig): Promise<string> {
+/**
+ * Moves the TAP into the namespace as `ifname` and configures it; returns
+ * its MAC and whether the default route is ours (a container already on
+ * another network keeps the default route it has, as Docker's second
+ * network does).
+ */
+export async function configureSandbox(c: SandboxConfig): Promise<{ mac: string; defaultRoute: boolean }> {
   const move = await run(['ip', 'link', 'set', 'dev', c.tap, 'netns', c.netns, 'name', c.ifname], { timeoutMs: TIMEOUT });
   if (move.code !== 0) throw failure(CNI_CODE.interfaceSetup, `cannot move ${c.tap} into ${c.netns} as ${c.ifname}`, move);
   const lines = [
     `link set dev ${c.ifname} mtu ${c.mtu}${c.mac !== undefined ? ` address ${c.mac}` : ''} addrgenmode none`,
     `addr add ${c.address} dev ${c.ifname}`,
     `link set dev ${c.ifname} up`,
-    ...(c.defaultRoute ? [`route add default via ${c.gateway} dev ${c.ifname}`] : []),
   ];
   const batch = await run(['nsenter', `--net=${c.netns}`, 'ip', '-batch', '-'], { input: lines.join('\n') + '\n', timeoutMs: TIMEOUT });
   if (batch.code !== 0) throw failure(CNI_CODE.interfaceSetup, `cannot configure ${c.ifname} in ${c.netns}`, batch);
+  let defaultRoute = false;
+  if (c.defaultRoute) {
+    const route = await run(['nsenter', `--net=${c.netns}`, 'ip', 'route', 'add', 'default', 'via', c.gateway, 'dev', c.ifname], { timeoutMs: TIMEOUT });
+    if (route.code !== 0 && !/File exists/.test(route.stderr)) throw failure(CNI_CODE.interfaceSetup, `cannot add the default route via ${c.gateway} in ${c.netns}`, route);
+    defaultRoute = route.code === 0;
+  }
   const state = await interfaceState(c.netns, c.ifname);
   if (state === undefined) throw new CniError(CNI_CODE.interfaceSetup, `${c.ifname} is not in ${c.netns} after the move`);
-  return state.mac;
+  return { mac: state.mac, defaultRoute };
 }
 
 export interface InterfaceState {

@@ -131,12 +131,17 @@ describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
 
   it('CHECK succeeds on what ADD made; VERSION lists 0.4.0, 1.0.0 and 1.1.0; STATUS succeeds; GC takes only what the runtime no longer has', async () => {
     const valid = [{ containerID: `cn${id}-alpha`, ifname: 'eth0' }, { containerID: `cn${id}-beta`, ifname: 'eth0' }];
-    const [check, version, status, gc] = await Promise.all([
+    const [check, version, status, gc, second] = await Promise.all([
       runCni(plugin, vars('CHECK', NS_A, `cn${id}-alpha`, 'alpha'), JSON.stringify(conf({ prevResult: resultA }))),
       runCni(plugin, { CNI_COMMAND: 'VERSION' }, JSON.stringify({ cniVersion: '1.0.0' })),
       runCni(plugin, { CNI_COMMAND: 'STATUS', CNI_PATH: '/usr/lib/cni' }, JSON.stringify(conf({ cniVersion: '1.1.0' }))),
       runCni(plugin, { CNI_COMMAND: 'GC', CNI_PATH: '/usr/lib/cni' }, JSON.stringify(conf({ cniVersion: '1.1.0', 'cni.dev/valid-attachments': valid }))),
+      // alpha's second network (podman's --network pods,internet): eth1, and the default route stays eth0's.
+      runCni(plugin, { ...vars('ADD', NS_A, `cn${id}-alpha`, 'alpha'), CNI_IFNAME: 'eth1' }, JSON.stringify(conf({ network: 'internet' }))),
     ]);
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(second.json).toMatchObject({ interfaces: [{ name: 'eth1' }], ips: [{ address: expect.stringMatching(/^198\.51\.100\.\d+\/24$/), gateway: '198.51.100.1' }], routes: [] });
+    expect((await sh(['ip', '-n', NS_A, 'route', 'show', 'default'])).stdout.trim()).toBe('default via 10.89.7.1 dev eth0');
     expect(status.code, status.stdout + status.stderr).toBe(0);
     expect(gc.code, gc.stdout + gc.stderr).toBe(0);
     expect((await sh(['ip', '-n', NS_C, 'link', 'show', 'dev', 'eth0'])).code).not.toBe(0); // gamma was not in the list
