@@ -111,7 +111,6 @@ export function readEnv(env: NodeJS.ProcessEnv): CniEnv {
     else if (!out.netns.startsWith('/')) problems.push(`CNI_NETNS "${out.netns}" is not a path (such as /run/netns/NAME or /proc/PID/ns/net)`);
     if (out.path.length === 0) problems.push('CNI_PATH is not set');
   }
-  let ignoreUnknown = false;
   for (const pair of (env.CNI_ARGS ?? '').split(';').filter((p) => p !== '')) {
     const eq = pair.indexOf('=');
     if (eq <= 0) {
@@ -120,7 +119,11 @@ export function readEnv(env: NodeJS.ProcessEnv): CniEnv {
     }
     out.args.set(pair.slice(0, eq), pair.slice(eq + 1));
   }
-  ignoreUnknown = /^(1|true)$/i.test(out.args.get('IgnoreUnknown') ?? '');
+  const ignoreUnknown = /^(1|true)$/i.test(out.args.get('IgnoreUnknown') ?? '');
+  const ip = out.args.get('IP');
+  if (ip !== undefined && !/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(ip)) problems.push(`CNI_ARGS IP=${ip} is not an IPv4 address`);
+  const mac = out.args.get('MAC');
+  if (mac !== undefined && !/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/.test(mac)) problems.push(`CNI_ARGS MAC=${mac} is not a MAC address like 02:42:0a:59:07:05`);
   const unknown = [...out.args.keys()].filter((k) => !KNOWN_ARGS.has(k));
   if (unknown.length > 0 && !ignoreUnknown) problems.push(`CNI_ARGS has unknown keys ${unknown.join(', ')} (add IgnoreUnknown=1 to pass them)`);
   if (problems.length > 0) throw new CniError(CNI_CODE.invalidEnv, problems.join('; '));

@@ -181,7 +181,7 @@ describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
   it('bad input: spec error objects with the spec codes and a non-zero exit, never a stack trace', async () => {
     const add = vars('ADD', NS_A, `cn${id}-bad`, 'bad');
     const { CNI_NETNS: _netns, ...noNetns } = add;
-    const [notJson, noLab, missingEnv, oldVersion, noCommand, labGone, noNetwork, noNamespace] = await Promise.all([
+    const [notJson, noLab, missingEnv, oldVersion, noCommand, labGone, noNetwork, noNamespace, badArgs] = await Promise.all([
       runCni(plugin, add, '{"cniVersion": "1.0.0", "name": '),
       runCni(plugin, add, JSON.stringify({ ...conf(), lab: undefined })),
       runCni(plugin, noNetns, JSON.stringify(conf())),
@@ -190,6 +190,7 @@ describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
       runCni(plugin, add, JSON.stringify(conf({ lab: `cn${id}gone` }))),
       runCni(plugin, add, JSON.stringify(conf({ network: 'nosuch' }))),
       runCni(plugin, { ...add, CNI_NETNS: `/run/netns/cn${id}nope` }, JSON.stringify(conf())),
+      runCni(plugin, { ...add, CNI_ARGS: 'IP=10.89.7.300;MAC=02:42 addr flush' }, JSON.stringify(conf())),
     ]);
     expectSpecError(notJson, 6, /not JSON/);
     expectSpecError(noLab, 7, /^invalid network configuration: lab is required/);
@@ -199,6 +200,7 @@ describe.skipIf(cap.skip)('wirelab-cni as a runtime calls it', () => {
     expectSpecError(labGone, 11, /no running lab named cn\w+gone/);
     expectSpecError(noNetwork, 100, /has no network nosuch \(it has pods, internet\)/);
     expectSpecError(noNamespace, 101, new RegExp(`cannot move \\w+ into /run/netns/cn${id}nope as eth0`));
+    expectSpecError(badArgs, 4, /^CNI_ARGS IP=10\.89\.7\.300 is not an IPv4 address; CNI_ARGS MAC=02:42 addr flush is not a MAC address/);
     // The failed ADD left nothing in the lab.
     const after = await runCni(plugin, vars('CHECK', NS_A, `cn${id}-bad`, 'bad'), JSON.stringify(conf({ prevResult: resultA })));
     expectSpecError(after, 102, /has no attachment for container/);
