@@ -16,8 +16,9 @@
  * default_ulimits within them; and crun refuses a hybrid cgroup layout
  * whose v2 hierarchy has controllers ("drop all controllers from cgroupv2"),
  * so podman then runs in a mount namespace of its own without
- * /sys/fs/cgroup/unified (with --cgroups=disabled nothing is lost), the
- * rest of the mounts unchanged so /run/netns stays shared with the lab.
+ * /sys/fs/cgroup/unified, the rest of the mounts unchanged so /run/netns
+ * stays shared with the lab. The containers run with --cgroups=disabled:
+ * podman makes no cgroups that a failed run could leave behind.
  */
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
