@@ -18,7 +18,9 @@
  * then finishes the file and closes); after `capture` the connection carries
  * nothing else. `openCapture` is its client. `replay` plays a capture file
  * into a switch port as if the node had sent it and answers, once it has
- * played, with what was accepted and refused (replay-op.ts).
+ * played, with what was accepted and refused (replay-op.ts). `attach`,
+ * `detach`, `attached` and `prune` put containers someone else owns (a CNI
+ * runtime's) on a network and take them off (attach-op.ts).
  *
  * Hand-written: Node's `net` over a Unix socket and JSON lines are all it
  * takes; an RPC library would be larger than the protocol.
@@ -42,6 +44,7 @@ import {
   type InspectRequest,
 } from './control-ops.js';
 import { replayIntoLab, type ReplayRequest } from './replay-op.js';
+import { answerAttach, type AttachRequest } from './attach-op.js';
 
 export const CONTROL_PROTOCOL_VERSION = 1;
 
@@ -53,7 +56,8 @@ export type ControlRequest =
   | { v: number; op: 'model' }
   | InspectRequest
   | CaptureRequest
-  | ReplayRequest;
+  | ReplayRequest
+  | AttachRequest;
 
 /** What the control socket serves: a lab's name, services and teardown (RunningLab, or a lab built in a test). */
 export interface ControlledLab {
@@ -250,8 +254,13 @@ export class ControlServer {
           if (view === undefined) throw new Error(`lab ${this.lab.model.name} does not show its switches and links (no LabView): replay is not available`);
           return { v, ok: true, op: 'replay', result: await replayIntoLab(view, req) };
         }
+        case 'attach':
+        case 'detach':
+        case 'attached':
+        case 'prune':
+          return { v, ok: true, op: req.op, result: await answerAttach(this.lab, req) };
         default:
-          return { v, ok: false, error: `unknown operation "${String((req as { op?: unknown }).op)}" (ps, down, conntrack, dns, model, ${INSPECT_OPS.join(', ')}, replay)` };
+          return { v, ok: false, error: `unknown operation "${String((req as { op?: unknown }).op)}" (ps, down, conntrack, dns, model, ${INSPECT_OPS.join(', ')}, replay, attach, detach, attached, prune)` };
       }
     } catch (e) {
       return { v, ok: false, error: e instanceof Error ? e.message : String(e) };

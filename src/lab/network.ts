@@ -128,6 +128,22 @@ export interface Endpoint {
   readonly ifname: string;
 }
 
+/**
+ * A TAP on the switch for a namespace someone else owns (a CNI runtime's
+ * container): the network took its address and DNS name; whoever asked
+ * moves the TAP into the namespace (src/cni/).
+ */
+export interface ForeignPort {
+  readonly key: string;
+  readonly name: string;
+  readonly aliases: readonly string[];
+  readonly address: string;
+  readonly tap: TapPort;
+  readonly impaired: ImpairedPort;
+  readonly ifname: string;
+  readonly published: Array<PublishedPort | NatHandle>;
+}
+
 /** A wirelab host (a lab's router or script host) with an interface on the network. */
 export interface StackAttachment {
   readonly name: string;
@@ -170,6 +186,7 @@ export class BridgeNetwork {
   private readonly pipes: Port[] = [];
   private readonly vnetHdr: boolean;
   private readonly endpoints = new Map<string, Endpoint>();
+  private readonly foreign = new Map<string, ForeignPort>();
   private readonly used = new Set<IPv4Address>();
   private readonly published: Array<PublishedPort | NatHandle> = [];
   private readonly id = randomBytes(2).toString('hex');
@@ -356,6 +373,76 @@ export class BridgeNetwork {
     }
   }
 
+  /**
+   * A TAP on the switch for a namespace the lab does not own (CNI's ADD),
+   * under `key` (the runtime's container id and interface): the address is
+   * taken (given or the next free), the name and aliases go into DNS. The
+   * TAP stays in the root namespace as `tap.ifname` for the caller to move.
+   */
+  async plugForeign(key: string, opts: { name: string; ifname: string; ipv4Address?: string; aliases?: string[] }): Promise<ForeignPort> {
+    if (this.foreign.has(key)) throw new Error(`network ${this.name} already has an attachment ${key}`);
+    const address = this.take(opts.name, opts.ipv4Address);
+    const addressText = formatIPv4(address);
+    let tap: TapPort | undefined;
+    try {
+      await this.startDns();
+      tap = openTap(`wl${this.id}n${this.tapCounter++}`.slice(0, IFNAME_MAX), { vnetHdr: this.vnetHdr });
+      const impaired = this.plug(tap, undefined);
+      const aliases = opts.aliases ?? [];
+      const fp: ForeignPort = { key, name: opts.name, aliases, address: addressText, tap, impaired, ifname: opts.ifname, published: [] };
+      this.foreign.set(key, fp);
+      this.nodeAddresses.set(opts.name, addressText);
+      this.links.push(this.linkView(opts.name, opts.ifname, tap.ifname, impaired, 'container', undefined));
+      this.dns?.addHost(opts.name, addressText, { aliases, network: this.name });
+      return fp;
+    } catch (e) {
+      this.used.delete(address);
+      if (tap !== undefined) {
+        this.bridge.removePort(tap.ifname);
+        await tap.close().catch(() => undefined);
+      }
+      throw e;
+    }
+  }
+
+  /** The keys of every attachment (`plugForeign`). */
+  foreignKeys(): string[] {
+    return [...this.foreign.keys()];
+  }
+
+  /** The attachment under `key`, if any. */
+  foreignPort(key: string): ForeignPort | undefined {
+    return this.foreign.get(key);
+  }
+
+  /** Undoes `plugForeign` (CNI's DEL): ports unpublished, TAP closed (its interface goes), address and name freed. False when there was none. */
+  async unplugForeign(key: string): Promise<boolean> {
+    const fp = this.foreign.get(key);
+    if (fp === undefined) return false;
+    this.foreign.delete(key);
+    await Promise.allSettled(fp.published.map(async (p) => p.close()));
+    for (const p of fp.published) {
+      const i = this.published.indexOf(p);
+      if (i >= 0) this.published.splice(i, 1);
+    }
+    this.dns?.removeHost(fp.name, { network: this.name });
+    this.bridge.removePort(fp.tap.ifname);
+    fp.impaired.setOptions({});
+    const i = this.links.findIndex((l) => l.port === fp.tap.ifname);
+    if (i >= 0) this.links.splice(i, 1);
+    this.nodeAddresses.delete(fp.name);
+    this.used.delete(parseIPv4(fp.address));
+    await fp.tap.close().catch(() => undefined);
+    return true;
+  }
+
+  /** Publishes `spec` to an attachment (CNI's portMappings), unpublished with it. */
+  async publishForeign(key: string, spec: string): Promise<void> {
+    const fp = this.foreign.get(key);
+    if (fp === undefined) throw new Error(`network ${this.name} has no attachment ${key}`);
+    fp.published.push(await this.publish(spec, fp.name));
+  }
+
   endpoint(name: string): Endpoint | undefined {
     return this.endpoints.get(name);
   }
@@ -425,7 +512,7 @@ export class BridgeNetwork {
     if (this.ownsBridge) this.bridge.close();
     else for (const l of this.links) l.bridge.removePort(l.port);
     for (const l of this.links) l.impaired.setOptions({}); // releases frames held for delay
-    await Promise.allSettled([...this.endpoints.values()].map((e) => e.tap.close()));
+    await Promise.allSettled([...this.endpoints.values(), ...this.foreign.values()].map((e) => e.tap.close()));
     await Promise.allSettled(this.pipes.map((p) => p.close()));
     if (this.ownsClock && this.clock instanceof RealClock) this.clock.close();
   }
