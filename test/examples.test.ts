@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { requireRoot } from './helpers/netns.js';
+import { pickLoopbackPort } from './helpers/ports.js';
 
 const execFileAsync = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -41,7 +42,7 @@ const RUNS: Record<string, ExampleRun | { runBy: string }> = {
   'two-container-forwarder.ts': { root: true, expect: [/3 packets transmitted, 3 received/, /demo passed/] },
   'docker-network.ts': {
     root: true,
-    args: [String(20000 + ((process.pid + 7) % 20000))],
+    args: [String(pickLoopbackPort(7))],
     expect: [/^172\.30\.0\.2\s+www$/m, /^200\n200$/m, /name: 'labnet'/, /ipv4Address: '172\.30\.0\.3'/],
   },
   'switch.ts': { runBy: 'test/interop/switch-cli.test.ts' },

@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { cpuSample, cpuSecondsBetween, parseProcStat } from '../../bench/lib/cpu.js';
 import { compileRr, parseRr } from '../../bench/lib/rr.js';
 import { onPath } from '../../bench/lib/args.js';
+import { loopbackPort } from '../helpers/ports.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wl-rr-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -54,7 +55,7 @@ describe('cpu', () => {
 describe.skipIf(!onPath('cc'))('bench/c/rr.c over 127.0.0.1', () => {
   it('serves, answers a bounded number of 64-byte exchanges and prints count, p50 ≤ p99', async () => {
     const rr = compileRr(dir);
-    const port = String(20_000 + (process.pid % 20_000));
+    const port = String(await loopbackPort());
     const server = spawn(rr, ['server', '127.0.0.1', port], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       await new Promise<void>((resolve, reject) => {

@@ -16,6 +16,7 @@ import { BridgeNetwork, type Endpoint } from '../../src/lab/network.js';
 import type { Container } from '../../src/lab/netns.js';
 import { openTap, type TapPort } from '../../src/link/tap.js';
 import { requireRoot } from '../helpers/netns.js';
+import { loopbackPort } from '../helpers/ports.js';
 
 const cap = requireRoot(['curl', 'python3', 'ping', 'dig', 'getent']);
 const lab = new Lab();
@@ -25,7 +26,6 @@ let client: Endpoint;
 let outside: Container;
 let uplinkTap: TapPort | undefined;
 let webServer: ReturnType<Container['spawn']> | undefined;
-const PORT = 20000 + (process.pid % 20000);
 /** A TCP server that prints each peer's address and port. */
 const PEER_LOGGER = [
   'import socket',
@@ -105,11 +105,12 @@ describe.skipIf(cap.skip)('BridgeNetwork with containers', () => {
   });
 
   it('curl on the host reaches the web container through -p 127.0.0.1:PORT:80 (proxy mode)', async () => {
-    const p = await net!.publish(`${PORT}:80`, 'web');
+    const port = await loopbackPort();
+    const p = await net!.publish(`${port}:80`, 'web');
     try {
       const from = webServer!.stderrText.length;
       const body = await new Promise<string>((resolve, reject) =>
-        execFile('curl', ['-sS', '--max-time', '10', `http://127.0.0.1:${PORT}/`], (err, out, errOut) => (err ? reject(new Error(errOut || String(err))) : resolve(out))),
+        execFile('curl', ['-sS', '--max-time', '10', `http://127.0.0.1:${port}/`], (err, out, errOut) => (err ? reject(new Error(errOut || String(err))) : resolve(out))),
       );
       expect(body).toMatch(/Directory listing/);
       // Proxy mode, as docker-proxy, hides the client: the server sees the gateway.

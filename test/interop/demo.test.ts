@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, expect, it } from 'vitest';
 import { requireRoot } from '../helpers/netns.js';
+import { loopbackPort } from '../helpers/ports.js';
 
 const run = promisify(execFile);
 const cap = requireRoot(['ip', 'ping', 'curl', 'python3', 'getent', 'tshark', 'setpriv']);
@@ -39,7 +40,7 @@ async function expectNothingLeftFor(namespaces: string[]): Promise<void> {
 }
 
 it('wirelab demo (root): the web application as containers, every step passes, demo.pcapng opens in tshark with no malformed frame, nothing left', async () => {
-  const port = 20000 + ((process.pid + 5) % 20000);
+  const port = await loopbackPort(5);
   const dir = mkdtempSync(join(tmpdir(), 'wl-demo-'));
   const pcap = join(dir, 'demo.pcapng');
   try {
@@ -70,7 +71,7 @@ it('wirelab demo (root): the web application as containers, every step passes, d
 it('wirelab demo as an unprivileged user without user namespaces: the same lab in memory, exit 0, its capture opens in tshark', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'wl-demo-user-'));
   chmodSync(dir, 0o777);
-  const port = 20000 + ((process.pid + 7) % 20000);
+  const port = await loopbackPort(7);
   try {
     const { stdout } = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'demo', '-p', String(port), '-w', join(dir, 'demo.pcapng')], {
       timeout: 60_000,
@@ -87,7 +88,7 @@ it('wirelab demo as an unprivileged user without user namespaces: the same lab i
 });
 
 it('wirelab demo --bridge: names, masquerade and published ports through one wirelab network, then nothing left', async () => {
-  const port = 20000 + (process.pid % 20000);
+  const port = await loopbackPort();
   const { stdout } = await wirelab('demo', '--bridge', '-p', String(port));
   // The whole output in the failure message: a demo failure must say which step.
   expect(stdout, stdout).not.toContain('✗');
@@ -122,7 +123,7 @@ it('wirelab demo --forwarder pings both ways through TAPs held by wirelab and re
 
 it('wirelab demo --stay: Ctrl-C ends it cleanly — everything removed, "demo passed", exit 0, no false error', async () => {
   const { spawn } = await import('node:child_process');
-  const port = 20000 + ((process.pid + 11) % 20000);
+  const port = await loopbackPort(11);
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'demo', '--bridge', '-p', String(port), '--stay'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireRoot } from '../helpers/netns.js';
+import { pickLoopbackPort } from '../helpers/ports.js';
 
 const run = promisify(execFile);
 const cap = requireRoot(['ip', 'setpriv', 'unshare', 'curl', 'python3']);
@@ -25,7 +26,7 @@ const dir = mkdtempSync(join(tmpdir(), 'wl-ap-rootless-'));
 chmodSync(dir, 0o777);
 const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
 const env = { ...process.env, HOME: dir, TMPDIR: dir };
-const port = (k: number): number => 20000 + ((process.pid * 7 + k) % 20000);
+const port = (k: number): number => pickLoopbackPort(k);
 
 function asNobody(args: string[], extraEnv: Record<string, string> = {}, timeout = 90_000) {
   return run('setpriv', [...NOBODY, process.execPath, '--import', 'tsx', 'src/cli/main.ts', ...args], { timeout, env: { ...env, ...extraEnv } });
