@@ -27,9 +27,8 @@
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { stateDir } from './registry.js';
+import { controlSocketPath, labsDir, requestLab } from './control-client.js';
 import type { ServiceRow } from './file/up.js';
 import type { LabView } from './lab-view.js';
 import {
@@ -97,13 +96,7 @@ export interface LabStatus {
 }
 
 /** Where the control sockets live. */
-export function labsDir(): string {
-  return join(stateDir(), 'labs');
-}
-
-export function controlSocketPath(lab: string): string {
-  return join(labsDir(), `${lab}.sock`);
-}
+export { controlSocketPath, labsDir } from './control-client.js';
 
 /** Serves a running lab's control socket until `close()`. */
 export class ControlServer {
@@ -287,35 +280,7 @@ export class ControlServer {
 
 /** Sends one request to a lab's control socket and returns its result (or throws its error). */
 export function request<T = unknown>(lab: string, req: ControlRequest, timeoutMs = 30_000): Promise<T> {
-  const path = controlSocketPath(lab);
-  return new Promise<T>((resolve, reject) => {
-    const sock = net.createConnection(path);
-    let buf = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`lab ${lab} did not answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    sock.setEncoding('utf8');
-    sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
-    sock.on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      clearTimeout(timer);
-      sock.end();
-      try {
-        const reply = JSON.parse(buf.slice(0, nl)) as { ok: boolean; result?: T; error?: string };
-        if (reply.ok) resolve(reply.result as T);
-        else reject(new Error(reply.error ?? 'the lab refused the request'));
-      } catch {
-        reject(new Error(`lab ${lab} answered something that is not JSON`));
-      }
-    });
-    sock.on('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(new Error(e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? `no running lab named ${lab}` : `lab ${lab}: ${e.message}`));
-    });
-  });
+  return requestLab<T>(lab, req, timeoutMs);
 }
 
 /** A capture being received: its header, the pcapng bytes, and `stop()` (half-closes: the lab finishes the file, then the stream ends). */
