@@ -5,6 +5,7 @@
  * they quote (a ping, a UDP socket, later TCP).
  */
 import type { Clock } from '../time/index.js';
+import { echoOptions } from './options-echo.js';
 import { Timer } from '../time/index.js';
 import { formatIPv4, parseIPv4, type IPv4Address } from '../wire/address.js';
 import {
@@ -119,7 +120,9 @@ export class IcmpLayer implements IcmpErrorSink {
         if (this.ip.isBroadcast(dst) && this.ignoreBroadcastEcho) return this.drop('broadcastEcho');
         const reply = encodeIcmp({ kind: 'echo-reply', identifier: msg.identifier, sequence: msg.sequence, data: msg.data });
         const from = this.ip.isLocalAddress(dst) ? dst : iface?.sourceFor(src);
-        const r = this.ip.send(src, IP_PROTOCOL.ICMP, reply, { src: from, tos: datagram[1]! & 0xfc });
+        // Record Route and Timestamp come back with our entry added (ip_options_echo), so ping -R shows the route.
+        const options = hl > 20 ? echoOptions(datagram, 0, hl, from ?? dst, Number(this.clock.wallTimeNs() / 1_000_000n)) : undefined;
+        const r = this.ip.send(src, IP_PROTOCOL.ICMP, reply, { src: from, tos: datagram[1]! & 0xfc, ...(options !== undefined && options.length > 0 ? { options } : {}) });
         if (!(r instanceof Error)) {
           this.stats.outMsgs++;
           this.stats.outEchoReps++;

@@ -109,6 +109,8 @@ export interface SendOptions {
    * above the MTU. Only for non-local destinations (see `gsoCapable`).
    */
   gsoSize?: number;
+  /** IPv4 options, already padded to a multiple of 4 bytes (at most 40): an echo reply's copy of the request's (icmp.ts). */
+  options?: Uint8Array;
 }
 
 export interface IpStats {

@@ -61,7 +61,9 @@ export class IpOutput {
       return netError('ENETUNREACH', `no route to ${formatIPv4(dst)}`);
     }
     const src = opts.src ?? route.src ?? iface.sourceFor(route.gateway ?? dst) ?? 0;
-    const total = 20 + payload.length;
+    const options = opts.options ?? EMPTY;
+    const hl = 20 + options.length;
+    const total = hl + payload.length;
     if (total > 65535) return netError('EMSGSIZE', `datagram of ${total} bytes exceeds 65535`);
     const df = opts.dontFragment ?? false;
     const gsoSize = opts.gsoSize ?? 0;
@@ -84,11 +86,11 @@ export class IpOutput {
       {
         dscp: (opts.tos ?? 0) >>> 2, ecn: (opts.tos ?? 0) & 3, identification: this.nextId(),
         dontFragment: df, moreFragments: false, reservedFlag: false, fragmentOffset: 0,
-        ttl: opts.ttl ?? this.ip.defaultTtl, protocol, src, dst, options: EMPTY,
+        ttl: opts.ttl ?? this.ip.defaultTtl, protocol, src, dst, options,
       },
       frame, ETH_HEADROOM, payload.length,
     );
-    frame.set(payload, ETH_HEADROOM + 20);
+    frame.set(payload, ETH_HEADROOM + hl);
     if (this.ip.hooks !== null && !local && !this.ip.hooks.postrouting(frame, ETH_HEADROOM, total, iface, undefined, -1)) {
       this.ip.drop('outFiltered');
       return netError('EPERM', `the NAT refused a datagram to ${formatIPv4(dst)} (see stack.nat.stats)`);

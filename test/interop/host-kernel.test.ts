@@ -79,6 +79,16 @@ describe('a wirelab host, the kernel in a container as its peer', () => {
     expect(host.ip.stats.fragCreates).toBeGreaterThanOrEqual(6);
   });
 
+  it('ping -R: the reply carries the Record Route option back with the host address added, as between two kernels', async () => {
+    const r = await c.exec(['ping', '-R', '-c', '1', '-W', '2', '10.220.0.2']);
+    expect(r.stdout).toContain('1 packets transmitted, 1 received');
+    // Linux between two kernels: the sender records itself leaving, the receiver itself arriving and its reply leaving, the sender itself arriving.
+    expect(r.stdout).toMatch(/RR:\s+10\.220\.0\.1\s+10\.220\.0\.2\s+10\.220\.0\.2\s+10\.220\.0\.1\s/);
+    const ts = await c.exec(['ping', '-T', 'tsandaddr', '-c', '1', '-W', '2', '10.220.0.2']);
+    expect(ts.stdout).toContain('1 packets transmitted, 1 received');
+    expect(ts.stdout).toMatch(/TS:\s+10\.220\.0\.1\s+\d+ absolute\s+10\.220\.0\.2\s+-?\d+\s+10\.220\.0\.2\s+-?\d+\s+10\.220\.0\.1\s+-?\d+\s/);
+  });
+
   it('the host pings the container: 56 and 4000 bytes (the kernel reassembles and fragments)', async () => {
     const r = await host.icmp.ping('10.220.0.1', { timeoutMs: 2000 });
     expect(r.from).toBe('10.220.0.1');
