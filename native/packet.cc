@@ -20,13 +20,14 @@
 // put the 4 bytes back into the frame as we copy it out (moving the vnet
 // header's csum_start/hdr_len along): native/packet-ring.h.
 //
-// Lifetime and teardown follow tap.cc (Shared survives uv_close; an async
-// env cleanup hook closes what is open at exit).
+// Polling, the receive slab, lifetime and teardown are native/polled-device.h's,
+// shared with tap.cc.
 
 #include <napi.h>
 #include <uv.h>
 
 #include "packet-ring.h"
+#include "polled-device.h"
 
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
@@ -49,20 +50,16 @@
 
 namespace {
 
+using wirelab::IsTyped;
+using wirelab::SysError;
+
 using wirelab::kMaxFrame;
 using wirelab::kMinBlock;
 using wirelab::kSlabRoom;
 using wirelab::kVnetHdrLen;
 constexpr unsigned kTxBatch = 64;  // messages per sendmmsg
 
-Napi::Error SysError(Napi::Env env, int err, const char* syscall, const std::string& message) {
-  Napi::Error e = Napi::Error::New(env, message);
-  e.Set("code", Napi::String::New(env, uv_err_name(-err)));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  return e;
-}
-
+// What the user should do about an error while attaching; the errno alone rarely says it.
 std::string OpenAdvice(int err) {
   switch (err) {
     case EPERM:
@@ -79,35 +76,23 @@ std::string OpenAdvice(int err) {
   }
 }
 
-class Packet;
+class Packet : public wirelab::PolledDevice<Packet> {
+  friend class wirelab::PolledDevice<Packet>;
 
-struct Shared {
-  uv_poll_t poll;
-  Packet* owner = nullptr;
-  bool pollInit = false;
-  napi_async_cleanup_hook_handle hook = nullptr;
-};
-
-void Release(Shared* sh) {
-  if (sh->hook != nullptr) napi_remove_async_cleanup_hook(sh->hook);
-  delete sh;
-}
-
-class Packet : public Napi::ObjectWrap<Packet> {
  public:
   static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     Napi::Function cls = DefineClass(env, "Packet",
         {
-            InstanceAccessor<&Packet::GetIfname>("ifname"),
-            InstanceAccessor<&Packet::GetFd>("fd"),
+            InstanceAccessor("ifname", &Packet::GetIfname, nullptr),
+            InstanceAccessor("fd", &Packet::GetFd, nullptr),
             InstanceAccessor<&Packet::GetIfindex>("ifindex"),
-            InstanceMethod<&Packet::StartReading>("startReading"),
+            InstanceMethod("startReading", &Packet::StartReading),
             InstanceMethod<&Packet::WriteBatch>("writeBatch"),
-            InstanceMethod<&Packet::WaitWritable>("waitWritable"),
+            InstanceMethod("waitWritable", &Packet::WaitWritable),
             InstanceMethod<&Packet::KernelStats>("kernelStats"),
-            InstanceMethod<&Packet::JsRef>("ref"),
-            InstanceMethod<&Packet::JsUnref>("unref"),
-            InstanceMethod<&Packet::JsClose>("close"),
+            InstanceMethod("ref", &Packet::JsRef),
+            InstanceMethod("unref", &Packet::JsUnref),
+            InstanceMethod("close", &Packet::JsClose),
         });
     exports.Set("Packet", cls);
     exports.Set("PACKET_MAX_FRAME", Napi::Number::New(env, static_cast<double>(kMaxFrame)));
@@ -115,7 +100,8 @@ class Packet : public Napi::ObjectWrap<Packet> {
   }
 
   // new Packet(ifname, { promisc, blockBytes, blockCount, retireMs, fanoutGroup })
-  explicit Packet(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Packet>(info), env_(info.Env()) {
+  explicit Packet(const Napi::CallbackInfo& info)
+      : PolledDevice(info, {"packet", "AF_PACKET port on", "AF_PACKET socket", "wirelab:packet"}) {
     Napi::Env env = info.Env();
     if (!info[0].IsString() || !info[1].IsObject()) {
       Napi::TypeError::New(env, "new Packet(ifname: string, opts: object)").ThrowAsJavaScriptException();
@@ -190,14 +176,10 @@ class Packet : public Napi::ObjectWrap<Packet> {
       const int arg = static_cast<int>((fanout & 0xffff) | (PACKET_FANOUT_HASH << 16));
       if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) < 0) { Fail(env, errno, "PACKET_FANOUT", what, fd); return; }
     }
-    fd_ = fd;
     ifindex_ = ifindex;
-    ifname_ = name;
     msgs_.resize(kTxBatch);
     iovs_.resize(2 * kTxBatch);
-    sh_ = new Shared();
-    sh_->owner = this;
-    napi_add_async_cleanup_hook(env_, OnTeardown, sh_, &sh_->hook);
+    Opened(fd, name);
   }
 
   ~Packet() override { CloseNow(false); }
@@ -212,61 +194,7 @@ class Packet : public Napi::ObjectWrap<Packet> {
     SysError(env, err, syscall, msg).ThrowAsJavaScriptException();
   }
 
-  static void OnTeardown(napi_async_cleanup_hook_handle, void* arg) {
-    Shared* sh = static_cast<Shared*>(arg);
-    if (sh->owner != nullptr) sh->owner->CloseNow(true);
-  }
-
-  Napi::Value GetIfname(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), ifname_); }
-  Napi::Value GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
   Napi::Value GetIfindex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ifindex_); }
-
-  bool CheckOpen(Napi::Env env) {
-    if (fd_ >= 0) return true;
-    SysError(env, EBADF, "packet", "AF_PACKET port on \"" + ifname_ + "\" is closed").ThrowAsJavaScriptException();
-    return false;
-  }
-
-  static bool IsTyped(Napi::Value v, napi_typedarray_type type) {
-    return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type;
-  }
-
-  // startReading(slab, offsets, lengths, maxFrames, onBatch(count, errno)):
-  // frame i at slab[offsets[i]], lengths[i] bytes, its virtio_net_hdr in the
-  // 10 bytes before it.
-  void StartReading(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!CheckOpen(env)) return;
-    if (!IsTyped(info[0], napi_uint8_array) || !IsTyped(info[1], napi_uint32_array) ||
-        !IsTyped(info[2], napi_uint32_array) || !info[3].IsNumber() || !info[4].IsFunction()) {
-      Napi::TypeError::New(env, "startReading(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, "
-                                "maxFrames: number, onBatch: function)")
-          .ThrowAsJavaScriptException();
-      return;
-    }
-    auto slab = info[0].As<Napi::Uint8Array>();
-    auto offsets = info[1].As<Napi::Uint32Array>();
-    auto lengths = info[2].As<Napi::Uint32Array>();
-    if (slab.ByteLength() < kSlabRoom) {
-      Napi::RangeError::New(env, "the receive slab must hold at least one largest frame (" +
-                                     std::to_string(kSlabRoom) + " bytes)")
-          .ThrowAsJavaScriptException();
-      return;
-    }
-    int64_t want = info[3].As<Napi::Number>().Int64Value();
-    size_t cap = std::min(offsets.ElementLength(), lengths.ElementLength());
-    maxFrames_ = static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(want, static_cast<int64_t>(cap))));
-    slabRef_ = Napi::Persistent(slab);
-    offsetsRef_ = Napi::Persistent(offsets);
-    lengthsRef_ = Napi::Persistent(lengths);
-    onBatch_ = Napi::Persistent(info[4].As<Napi::Function>());
-    slab_ = slab.Data();
-    slabLen_ = slab.ByteLength();
-    offsets_ = offsets.Data();
-    lengths_ = lengths.Data();
-    reading_ = true;
-    if (EnsurePoll(env)) UpdatePoll(env);
-  }
 
   // writeBatch(sources, offsets, lengths, prefixVnet, start, count, errnos):
   // as tap.cc's. Every frame goes out behind a virtio_net_hdr: its own (just
@@ -343,18 +271,6 @@ class Packet : public Napi::ObjectWrap<Packet> {
     return Napi::Number::New(env, i - start);
   }
 
-  void WaitWritable(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!CheckOpen(env)) return;
-    if (!info[0].IsFunction()) {
-      Napi::TypeError::New(env, "waitWritable(cb: function)").ThrowAsJavaScriptException();
-      return;
-    }
-    onWritable_ = Napi::Persistent(info[0].As<Napi::Function>());
-    wantWritable_ = true;
-    if (EnsurePoll(env)) UpdatePoll(env);
-  }
-
   // kernelStats(): { packets, drops, freezes, truncated } — the kernel's
   // PACKET_STATISTICS (reset by each read, so accumulated here) and frames the
   // ring cut short.
@@ -377,90 +293,19 @@ class Packet : public Napi::ObjectWrap<Packet> {
     return o;
   }
 
-  void JsRef(const Napi::CallbackInfo&) {
-    loopRef_ = true;
-    if (sh_ != nullptr && sh_->pollInit) uv_ref(reinterpret_cast<uv_handle_t*>(&sh_->poll));
-  }
-  void JsUnref(const Napi::CallbackInfo&) {
-    loopRef_ = false;
-    if (sh_ != nullptr && sh_->pollInit) uv_unref(reinterpret_cast<uv_handle_t*>(&sh_->poll));
-  }
-  void JsClose(const Napi::CallbackInfo&) { CloseNow(false); }
+  size_t SlabRoom() const { return kSlabRoom; }
+  void CloseDevice() { ring_.Unmap(); }  // closing the fd drops the promiscuous membership too
 
-  bool EnsurePoll(Napi::Env env) {
-    if (sh_->pollInit) return true;
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-      Napi::Error::New(env, "cannot get the libuv loop").ThrowAsJavaScriptException();
-      return false;
+  void OnReadable(Napi::Env env) {
+    // A socket error (the interface went away: ENETDOWN) is reported through
+    // POLLERR; read it so level-triggered polling does not spin on it.
+    int soErr = 0;
+    socklen_t len = sizeof soErr;
+    if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &soErr, &len) == 0 && soErr != 0) {
+      CallBatch(env, 0, soErr);
+      if (fd_ < 0) return;
     }
-    int r = uv_poll_init(loop, &sh_->poll, fd_);
-    if (r != 0) {
-      SysError(env, -r, "uv_poll_init", std::string("cannot watch AF_PACKET socket: ") + uv_strerror(r))
-          .ThrowAsJavaScriptException();
-      return false;
-    }
-    sh_->pollInit = true;
-    if (!loopRef_) uv_unref(reinterpret_cast<uv_handle_t*>(&sh_->poll));
-    if (!ctx_) ctx_ = std::make_unique<Napi::AsyncContext>(env, "wirelab:packet");
-    return true;
-  }
-
-  void UpdatePoll(Napi::Env env) {
-    if (sh_ == nullptr || !sh_->pollInit) return;
-    int events = (reading_ ? UV_READABLE : 0) | (wantWritable_ ? UV_WRITABLE : 0);
-    if (events != 0) {
-      int r = uv_poll_start(&sh_->poll, events, OnPoll);
-      if (r != 0) {
-        SysError(env, -r, "uv_poll_start", std::string("cannot watch AF_PACKET socket: ") + uv_strerror(r))
-            .ThrowAsJavaScriptException();
-        return;
-      }
-      if (!pinned_) {
-        Ref();
-        pinned_ = true;
-      }
-    } else {
-      uv_poll_stop(&sh_->poll);
-      if (pinned_) {
-        Unref();
-        pinned_ = false;
-      }
-    }
-  }
-
-  static void OnPoll(uv_poll_t* handle, int status, int events) {
-    Packet* self = reinterpret_cast<Shared*>(handle)->owner;
-    if (self == nullptr) return;
-    Napi::Env env(self->env_);
-    Napi::HandleScope scope(env);
-    Napi::Object keep = self->Value();
-    (void)keep;
-    if (status < 0) {
-      self->reading_ = false;
-      self->wantWritable_ = false;
-      self->UpdatePoll(env);
-      self->CallBatch(env, 0, -status);
-      return;
-    }
-    if ((events & UV_WRITABLE) && self->wantWritable_) {
-      self->wantWritable_ = false;
-      self->UpdatePoll(env);
-      Napi::FunctionReference cb = std::move(self->onWritable_);
-      self->Call(env, cb, {});
-      if (self->fd_ < 0) return;
-    }
-    if ((events & UV_READABLE) && self->reading_) {
-      // A socket error (the interface went away: ENETDOWN) is reported through
-      // POLLERR; read it so level-triggered polling does not spin on it.
-      int soErr = 0;
-      socklen_t len = sizeof soErr;
-      if (getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &soErr, &len) == 0 && soErr != 0) {
-        self->CallBatch(env, 0, soErr);
-        if (self->fd_ < 0) return;
-      }
-      self->ReadBatch(env);
-    }
+    ReadBatch(env);
   }
 
   void ReadBatch(Napi::Env env) {
@@ -468,75 +313,11 @@ class Packet : public Napi::ObjectWrap<Packet> {
     if (n > 0) CallBatch(env, n, 0);
   }
 
-  void CallBatch(Napi::Env env, uint32_t count, int err) {
-    if (onBatch_.IsEmpty()) return;
-    Call(env, onBatch_, {Napi::Number::New(env, count), Napi::Number::New(env, err)});
-  }
-
-  void Call(Napi::Env env, const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
-    if (fn.IsEmpty() || !ctx_) return;
-    fn.MakeCallback(Value(), args, *ctx_);
-    if (env.IsExceptionPending()) {
-      Napi::Error e = env.GetAndClearPendingException();
-      napi_fatal_exception(env, e.Value());
-    }
-  }
-
-  void CloseNow(bool teardown) {
-    if (fd_ < 0) return;
-    Shared* sh = sh_;
-    sh_ = nullptr;
-    sh->owner = nullptr;
-    if (sh->pollInit) {
-      uv_poll_stop(&sh->poll);
-      uv_close(reinterpret_cast<uv_handle_t*>(&sh->poll),
-               [](uv_handle_t* h) { Release(reinterpret_cast<Shared*>(h)); });
-    } else {
-      Release(sh);
-    }
-    ring_.Unmap();
-    close(fd_);  // drops the promiscuous membership too
-    fd_ = -1;
-    reading_ = wantWritable_ = false;
-    slab_ = nullptr;
-    offsets_ = lengths_ = nullptr;
-    if (teardown) return;
-    slabRef_.Reset();
-    offsetsRef_.Reset();
-    lengthsRef_.Reset();
-    onBatch_.Reset();
-    onWritable_.Reset();
-    ctx_.reset();
-    if (pinned_) {
-      pinned_ = false;
-      Unref();
-    }
-  }
-
-  napi_env env_;
-  int fd_ = -1;
   unsigned ifindex_ = 0;
-  std::string ifname_;
-  Shared* sh_ = nullptr;
-  bool reading_ = false;
-  bool wantWritable_ = false;
-  bool loopRef_ = true;
-  bool pinned_ = false;
   wirelab::PacketRing ring_;
   uint64_t kPackets_ = 0, kDrops_ = 0, kFreezes_ = 0;
   std::vector<struct mmsghdr> msgs_;
   std::vector<struct iovec> iovs_;
-  uint8_t* slab_ = nullptr;
-  size_t slabLen_ = 0;
-  uint32_t* offsets_ = nullptr;
-  uint32_t* lengths_ = nullptr;
-  uint32_t maxFrames_ = 0;
-  Napi::Reference<Napi::Uint8Array> slabRef_;
-  Napi::Reference<Napi::Uint32Array> offsetsRef_;
-  Napi::Reference<Napi::Uint32Array> lengthsRef_;
-  Napi::FunctionReference onBatch_;
-  Napi::FunctionReference onWritable_;
-  std::unique_ptr<Napi::AsyncContext> ctx_;
 };
 
 }  // namespace

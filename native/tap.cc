@@ -16,6 +16,8 @@
 // worker unloads this library before libuv calls our close callback.
 
 #include <napi.h>
+
+#include "polled-device.h"
 #include <uv.h>
 
 #include <fcntl.h>
@@ -32,6 +34,9 @@
 
 namespace {
 
+using wirelab::IsTyped;
+using wirelab::SysError;
+
 // struct virtio_net_hdr without num_buffers; we set it explicitly so the size
 // never depends on the kernel's default.
 constexpr int kVnetHdrLen = 10;
@@ -39,15 +44,6 @@ constexpr int kVnetHdrLen = 10;
 // read must be able to take the largest frame: a 64 KiB GSO packet, or a
 // frame on a 65535-byte MTU with its Ethernet and VLAN header.
 constexpr size_t kMaxFrame = 65536 + 18;
-
-// Node's convention for system errors: code "EBUSY", errno -16, syscall.
-Napi::Error SysError(Napi::Env env, int err, const char* syscall, const std::string& message) {
-  Napi::Error e = Napi::Error::New(env, message);
-  e.Set("code", Napi::String::New(env, uv_err_name(-err)));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  return e;
-}
 
 // What the user should do about an error while opening; the errno alone
 // ("Operation not permitted") rarely says it.
@@ -82,35 +78,21 @@ Napi::Error OpenError(Napi::Env env, int err, const char* syscall, const std::st
   return SysError(env, err, syscall, msg);
 }
 
-class Tap;
+class Tap : public wirelab::PolledDevice<Tap> {
+  friend class wirelab::PolledDevice<Tap>;
 
-// What must outlive Tap: uv_close finishes on a later loop turn, possibly
-// after Tap itself has been finalized, and only then may the teardown hook go.
-struct Shared {
-  uv_poll_t poll;
-  Tap* owner = nullptr;  // null once the TAP is closed
-  bool pollInit = false;
-  napi_async_cleanup_hook_handle hook = nullptr;
-};
-
-void Release(Shared* sh) {
-  if (sh->hook != nullptr) napi_remove_async_cleanup_hook(sh->hook);
-  delete sh;
-}
-
-class Tap : public Napi::ObjectWrap<Tap> {
  public:
   static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     Napi::Function cls = DefineClass(env, "Tap",
         {
-            InstanceAccessor<&Tap::GetIfname>("ifname"),
-            InstanceAccessor<&Tap::GetFd>("fd"),
-            InstanceMethod<&Tap::StartReading>("startReading"),
+            InstanceAccessor("ifname", &Tap::GetIfname, nullptr),
+            InstanceAccessor("fd", &Tap::GetFd, nullptr),
+            InstanceMethod("startReading", &Tap::StartReading),
             InstanceMethod<&Tap::WriteBatch>("writeBatch"),
-            InstanceMethod<&Tap::WaitWritable>("waitWritable"),
-            InstanceMethod<&Tap::JsRef>("ref"),
-            InstanceMethod<&Tap::JsUnref>("unref"),
-            InstanceMethod<&Tap::JsClose>("close"),
+            InstanceMethod("waitWritable", &Tap::WaitWritable),
+            InstanceMethod("ref", &Tap::JsRef),
+            InstanceMethod("unref", &Tap::JsUnref),
+            InstanceMethod("close", &Tap::JsClose),
         });
     exports.Set("Tap", cls);
     exports.Set("VNET_HDR_LEN", Napi::Number::New(env, kVnetHdrLen));
@@ -119,7 +101,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
   }
 
   // new Tap(name, { vnetHdr, offload, multiQueue })
-  explicit Tap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tap>(info), env_(info.Env()) {
+  explicit Tap(const Napi::CallbackInfo& info) : PolledDevice(info, {"tap", "TAP", "TAP", "wirelab:tap"}) {
     Napi::Env env = info.Env();
     if (!info[0].IsString() || !info[1].IsObject()) {
       Napi::TypeError::New(env, "new Tap(name: string, opts: object)").ThrowAsJavaScriptException();
@@ -185,70 +167,12 @@ class Tap : public Napi::ObjectWrap<Tap> {
       }
       vnetLen_ = kVnetHdrLen;
     }
-    fd_ = fd;
-    ifname_ = std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
-    sh_ = new Shared();
-    sh_->owner = this;
-    napi_add_async_cleanup_hook(env_, OnTeardown, sh_, &sh_->hook);
+    Opened(fd, std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ)));
   }
 
   ~Tap() override { CloseNow(false); }
 
  private:
-  // Env teardown: close without touching JS state (the env frees that itself).
-  // If a close is already under way, its uv_close callback releases the hook.
-  static void OnTeardown(napi_async_cleanup_hook_handle, void* arg) {
-    Shared* sh = static_cast<Shared*>(arg);
-    if (sh->owner != nullptr) sh->owner->CloseNow(true);
-  }
-
-  Napi::Value GetIfname(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), ifname_); }
-  Napi::Value GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
-
-  bool CheckOpen(Napi::Env env) {
-    if (fd_ >= 0) return true;
-    SysError(env, EBADF, "tap", "TAP \"" + ifname_ + "\" is closed").ThrowAsJavaScriptException();
-    return false;
-  }
-
-  // startReading(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array,
-  //              maxFrames: number, onBatch: (count, errno) => void)
-  void StartReading(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!CheckOpen(env)) return;
-    if (!IsTyped(info[0], napi_uint8_array) || !IsTyped(info[1], napi_uint32_array) ||
-        !IsTyped(info[2], napi_uint32_array) || !info[3].IsNumber() || !info[4].IsFunction()) {
-      Napi::TypeError::New(env, "startReading(slab: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, "
-                                "maxFrames: number, onBatch: function)")
-          .ThrowAsJavaScriptException();
-      return;
-    }
-    auto slab = info[0].As<Napi::Uint8Array>();
-    auto offsets = info[1].As<Napi::Uint32Array>();
-    auto lengths = info[2].As<Napi::Uint32Array>();
-    if (slab.ByteLength() < vnetLen_ + kMaxFrame) {
-      Napi::RangeError::New(env, "the receive slab must hold at least one largest frame (" +
-                                     std::to_string(vnetLen_ + kMaxFrame) + " bytes)")
-          .ThrowAsJavaScriptException();
-      return;
-    }
-    int64_t want = info[3].As<Napi::Number>().Int64Value();
-    size_t cap = std::min(offsets.ElementLength(), lengths.ElementLength());
-    maxFrames_ = static_cast<uint32_t>(std::max<int64_t>(1, std::min<int64_t>(want, static_cast<int64_t>(cap))));
-    // The references keep the buffers alive (and their pointers valid) for as
-    // long as we read into them.
-    slabRef_ = Napi::Persistent(slab);
-    offsetsRef_ = Napi::Persistent(offsets);
-    lengthsRef_ = Napi::Persistent(lengths);
-    onBatch_ = Napi::Persistent(info[4].As<Napi::Function>());
-    slab_ = slab.Data();
-    slabLen_ = slab.ByteLength();
-    offsets_ = offsets.Data();
-    lengths_ = lengths.Data();
-    reading_ = true;
-    if (EnsurePoll(env)) UpdatePoll(env);
-  }
-
   // writeBatch(sources: Uint8Array[], offsets: Uint32Array, lengths: Uint32Array,
   //            prefixVnet: Uint8Array, start: number, count: number, errnos: Int32Array): number
   // Writes frames start..start+count-1. errnos[i] is 0 or the frame's errno
@@ -315,105 +239,9 @@ class Tap : public Napi::ObjectWrap<Tap> {
     return Napi::Number::New(env, i - start);
   }
 
-  // waitWritable(cb): cb() once, when the fd can take writes again.
-  void WaitWritable(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!CheckOpen(env)) return;
-    if (!info[0].IsFunction()) {
-      Napi::TypeError::New(env, "waitWritable(cb: function)").ThrowAsJavaScriptException();
-      return;
-    }
-    onWritable_ = Napi::Persistent(info[0].As<Napi::Function>());
-    wantWritable_ = true;
-    if (EnsurePoll(env)) UpdatePoll(env);
-  }
-
-  // ref()/unref(): like a socket's, whether an open TAP keeps the loop alive.
-  void JsRef(const Napi::CallbackInfo&) {
-    loopRef_ = true;
-    if (sh_ != nullptr && sh_->pollInit) uv_ref(reinterpret_cast<uv_handle_t*>(&sh_->poll));
-  }
-  void JsUnref(const Napi::CallbackInfo&) {
-    loopRef_ = false;
-    if (sh_ != nullptr && sh_->pollInit) uv_unref(reinterpret_cast<uv_handle_t*>(&sh_->poll));
-  }
-
-  void JsClose(const Napi::CallbackInfo&) { CloseNow(false); }
-
-  static bool IsTyped(Napi::Value v, napi_typedarray_type type) {
-    return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type;
-  }
-
-  bool EnsurePoll(Napi::Env env) {
-    if (sh_->pollInit) return true;
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-      Napi::Error::New(env, "cannot get the libuv loop").ThrowAsJavaScriptException();
-      return false;
-    }
-    int r = uv_poll_init(loop, &sh_->poll, fd_);
-    if (r != 0) {
-      SysError(env, -r, "uv_poll_init", std::string("cannot watch TAP: ") + uv_strerror(r)).ThrowAsJavaScriptException();
-      return false;
-    }
-    sh_->pollInit = true;
-    if (!loopRef_) uv_unref(reinterpret_cast<uv_handle_t*>(&sh_->poll));
-    if (!ctx_) ctx_ = std::make_unique<Napi::AsyncContext>(env, "wirelab:tap");
-    return true;
-  }
-
-  // Watch exactly what is wanted now: readable while reading, writable only
-  // while someone waits for it (a writable fd is almost always writable, so
-  // leaving UV_WRITABLE on would wake the loop forever).
-  void UpdatePoll(Napi::Env env) {
-    if (sh_ == nullptr || !sh_->pollInit) return;
-    int events = (reading_ ? UV_READABLE : 0) | (wantWritable_ ? UV_WRITABLE : 0);
-    if (events != 0) {
-      int r = uv_poll_start(&sh_->poll, events, OnPoll);
-      if (r != 0) {
-        SysError(env, -r, "uv_poll_start", std::string("cannot watch TAP: ") + uv_strerror(r))
-            .ThrowAsJavaScriptException();
-        return;
-      }
-      if (!pinned_) {
-        Ref();
-        pinned_ = true;
-      }
-    } else {
-      uv_poll_stop(&sh_->poll);
-      if (pinned_) {
-        Unref();
-        pinned_ = false;
-      }
-    }
-  }
-
-  static void OnPoll(uv_poll_t* handle, int status, int events) {
-    Tap* self = reinterpret_cast<Shared*>(handle)->owner;
-    if (self == nullptr) return;
-    Napi::Env env(self->env_);
-    Napi::HandleScope scope(env);
-    // A local handle keeps the wrapper alive while JS runs below, even if
-    // UpdatePoll unpins it.
-    Napi::Object keep = self->Value();
-    (void)keep;
-    if (status < 0) {
-      // The fd is broken (EBADF, ...): stop, or libuv would report it forever.
-      self->reading_ = false;
-      self->wantWritable_ = false;
-      self->UpdatePoll(env);
-      self->CallBatch(env, 0, -status);
-      return;
-    }
-    if ((events & UV_WRITABLE) && self->wantWritable_) {
-      self->wantWritable_ = false;
-      self->UpdatePoll(env);
-      Napi::FunctionReference cb = std::move(self->onWritable_);
-      self->Call(env, cb, {});
-      if (self->fd_ < 0) return;  // closed by the callback
-    }
-    if ((events & UV_READABLE) && self->reading_) self->ReadBatch(env);
-  }
+  size_t SlabRoom() const { return vnetLen_ + kMaxFrame; }
+  void OnReadable(Napi::Env env) { ReadBatch(env); }
+  void CloseDevice() {}  // for a non-persistent TAP the kernel deletes the device when the fd closes
 
   void ReadBatch(Napi::Env env) {
     const size_t room = vnetLen_ + kMaxFrame;
@@ -443,75 +271,7 @@ class Tap : public Napi::ObjectWrap<Tap> {
     if (n > 0 || err != 0) CallBatch(env, n, err);
   }
 
-  void CallBatch(Napi::Env env, uint32_t count, int err) {
-    if (onBatch_.IsEmpty()) return;
-    Call(env, onBatch_, {Napi::Number::New(env, count), Napi::Number::New(env, err)});
-  }
-
-  // MakeCallback, not Call: it enters the async context and, being at the
-  // bottom of the stack, runs process.nextTick work (the ports' flushes)
-  // before returning, while the slab is still untouched.
-  void Call(Napi::Env env, const Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
-    if (fn.IsEmpty() || !ctx_) return;
-    fn.MakeCallback(Value(), args, *ctx_);
-    if (env.IsExceptionPending()) {
-      // JS handlers catch their own errors; anything left is a bug and goes
-      // to 'uncaughtException' as a throw from any other callback would.
-      Napi::Error e = env.GetAndClearPendingException();
-      napi_fatal_exception(env, e.Value());
-    }
-  }
-
-  void CloseNow(bool teardown) {
-    if (fd_ < 0) return;
-    Shared* sh = sh_;
-    sh_ = nullptr;
-    sh->owner = nullptr;
-    if (sh->pollInit) {
-      uv_poll_stop(&sh->poll);  // before close(): the fd must leave epoll first
-      uv_close(reinterpret_cast<uv_handle_t*>(&sh->poll),
-               [](uv_handle_t* h) { Release(reinterpret_cast<Shared*>(h)); });
-    } else {
-      Release(sh);
-    }
-    close(fd_);  // for a non-persistent TAP the kernel deletes the device here
-    fd_ = -1;
-    reading_ = wantWritable_ = false;
-    slab_ = nullptr;
-    offsets_ = lengths_ = nullptr;
-    if (teardown) return;
-    slabRef_.Reset();
-    offsetsRef_.Reset();
-    lengthsRef_.Reset();
-    onBatch_.Reset();
-    onWritable_.Reset();
-    ctx_.reset();
-    if (pinned_) {
-      pinned_ = false;
-      Unref();
-    }
-  }
-
-  napi_env env_;
-  int fd_ = -1;
   size_t vnetLen_ = 0;
-  std::string ifname_;
-  Shared* sh_ = nullptr;  // null once closed
-  bool reading_ = false;
-  bool wantWritable_ = false;
-  bool loopRef_ = true;
-  bool pinned_ = false;
-  uint8_t* slab_ = nullptr;
-  size_t slabLen_ = 0;
-  uint32_t* offsets_ = nullptr;
-  uint32_t* lengths_ = nullptr;
-  uint32_t maxFrames_ = 0;
-  Napi::Reference<Napi::Uint8Array> slabRef_;
-  Napi::Reference<Napi::Uint32Array> offsetsRef_;
-  Napi::Reference<Napi::Uint32Array> lengthsRef_;
-  Napi::FunctionReference onBatch_;
-  Napi::FunctionReference onWritable_;
-  std::unique_ptr<Napi::AsyncContext> ctx_;
 };
 
 }  // namespace
