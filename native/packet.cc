@@ -201,28 +201,9 @@ class Packet : public wirelab::PolledDevice<Packet> {
   // before it in `sources[i]`) or a zero one when prefixVnet[i] is 1.
   Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!CheckOpen(env)) return env.Undefined();
-    if (!info[0].IsArray() || !IsTyped(info[1], napi_uint32_array) || !IsTyped(info[2], napi_uint32_array) ||
-        !IsTyped(info[3], napi_uint8_array) || !info[4].IsNumber() || !info[5].IsNumber() ||
-        !IsTyped(info[6], napi_int32_array)) {
-      Napi::TypeError::New(env, "writeBatch(sources: Uint8Array[], offsets: Uint32Array, lengths: Uint32Array, "
-                                "prefixVnet: Uint8Array, start: number, count: number, errnos: Int32Array)")
-          .ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    auto sources = info[0].As<Napi::Array>();
-    auto offs = info[1].As<Napi::Uint32Array>();
-    auto lens = info[2].As<Napi::Uint32Array>();
-    auto prefix = info[3].As<Napi::Uint8Array>();
-    auto errs = info[6].As<Napi::Int32Array>();
-    const uint32_t start = info[4].As<Napi::Number>().Uint32Value();
-    const uint32_t count = info[5].As<Napi::Number>().Uint32Value();
-    const uint64_t end = static_cast<uint64_t>(start) + count;
-    if (end > offs.ElementLength() || end > lens.ElementLength() || end > prefix.ElementLength() ||
-        end > errs.ElementLength() || end > sources.Length()) {
-      Napi::RangeError::New(env, "writeBatch: start + count exceeds an array").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+    WriteArgs a;
+    if (!ParseWriteBatch(info, &a)) return env.Undefined();
+    auto& [sources, offs, lens, prefix, errs, start, end] = a;
     static uint8_t kZeroVnet[kVnetHdrLen] = {};
     uint32_t i = start;
     while (i < end) {

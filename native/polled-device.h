@@ -133,6 +133,48 @@ class PolledDevice : public Napi::ObjectWrap<Device> {
     if (EnsurePoll(env)) UpdatePoll(env);
   }
 
+  // writeBatch(sources: Uint8Array[], offsets: Uint32Array, lengths: Uint32Array,
+  //            prefixVnet: Uint8Array, start: number, count: number, errnos: Int32Array): number
+  // Writes frames start..start+count-1. errnos[i] is 0 or the frame's errno
+  // (the frame was not sent; JS counts it and we go on). Stops at EAGAIN and
+  // returns how many frames were handled. The arguments, checked once here;
+  // the device's WriteBatch does the writing.
+  struct WriteArgs {
+    Napi::Array sources;
+    Napi::Uint32Array offs;
+    Napi::Uint32Array lens;
+    Napi::Uint8Array prefix;
+    Napi::Int32Array errs;
+    uint32_t start = 0;
+    uint64_t end = 0;
+  };
+
+  bool ParseWriteBatch(const Napi::CallbackInfo& info, WriteArgs* a) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return false;
+    if (!info[0].IsArray() || !IsTyped(info[1], napi_uint32_array) || !IsTyped(info[2], napi_uint32_array) ||
+        !IsTyped(info[3], napi_uint8_array) || !info[4].IsNumber() || !info[5].IsNumber() ||
+        !IsTyped(info[6], napi_int32_array)) {
+      Napi::TypeError::New(env, "writeBatch(sources: Uint8Array[], offsets: Uint32Array, lengths: Uint32Array, "
+                                "prefixVnet: Uint8Array, start: number, count: number, errnos: Int32Array)")
+          .ThrowAsJavaScriptException();
+      return false;
+    }
+    a->sources = info[0].As<Napi::Array>();
+    a->offs = info[1].As<Napi::Uint32Array>();
+    a->lens = info[2].As<Napi::Uint32Array>();
+    a->prefix = info[3].As<Napi::Uint8Array>();
+    a->errs = info[6].As<Napi::Int32Array>();
+    a->start = info[4].As<Napi::Number>().Uint32Value();
+    a->end = static_cast<uint64_t>(a->start) + info[5].As<Napi::Number>().Uint32Value();
+    if (a->end > a->offs.ElementLength() || a->end > a->lens.ElementLength() || a->end > a->prefix.ElementLength() ||
+        a->end > a->errs.ElementLength() || a->end > a->sources.Length()) {
+      Napi::RangeError::New(env, "writeBatch: start + count exceeds an array").ThrowAsJavaScriptException();
+      return false;
+    }
+    return true;
+  }
+
   // waitWritable(cb): cb() once, when the fd can take writes again.
   void WaitWritable(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
