@@ -34,6 +34,8 @@ import {
 } from './gso.js';
 import { countDrop, newPortStats, type Port, type PortStats, type RxBatch, type RxHandler, VNET_HDR_LEN } from './port.js';
 
+/** Called once per batch of received frames; `errno` is non-zero when reading stopped on an error. */
+export type NativeBatchCallback = (count: number, errno: number) => void;
 
 /** What a native device offers this port: the TAP and AF_PACKET addons both implement it. */
 export interface NativeFrameDevice {
@@ -48,9 +50,14 @@ export interface NativeFrameDevice {
     offsets: Uint32Array,
     lengths: Uint32Array,
     maxFrames: number,
-    onBatch: (count: number, errno: number) => void,
+    onBatch: NativeBatchCallback,
   ): void;
-  /** Writes frames `start .. start+count-1`; see NativeTap.writeBatch. */
+  /**
+   * Writes frames `start .. start+count-1` (frame i is
+   * `sources[i][offsets[i], offsets[i]+lengths[i])`, preceded by a zero
+   * virtio_net_hdr when `prefixVnet[i]` is 1). `errnos[i]` becomes 0 or the
+   * frame's errno. Stops at EAGAIN; returns how many frames were handled.
+   */
   writeBatch(
     sources: ReadonlyArray<Uint8Array | undefined>,
     offsets: Uint32Array,
@@ -60,9 +67,12 @@ export interface NativeFrameDevice {
     count: number,
     errnos: Int32Array,
   ): number;
+  /** Calls `cb` once, when the device can take writes again. */
   waitWritable(cb: () => void): void;
+  /** Whether an open device keeps the event loop alive (default: it does). */
   ref(): void;
   unref(): void;
+  /** Stops polling and closes the fd. Idempotent. */
   close(): void;
 }
 

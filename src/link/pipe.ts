@@ -40,65 +40,15 @@ import {
   vnetFlags,
   vnetGsoType,
 } from './gso.js';
-import { countDrop, newPortStats, type Port, type PortStats, type RxBatch, type RxHandler, VNET_HDR_LEN } from './port.js';
+import { countDrop, newPortStats, type Port, type PortStats, type RxHandler, VNET_HDR_LEN } from './port.js';
 import { type Clock, Timer } from '../time/index.js';
+import { FrameSlab } from './frame-slab.js';
 
 export interface PipeOptions {
   /** Names of the two ends. Default `pipeNa` / `pipeNb`, N counting pipes made in this process. */
   names?: [string, string];
   /** veth's offloads: GSO super-frames and partial checksums cross as they are (vnetHdr ports). Default false. */
   offload?: boolean;
-}
-
-const INITIAL_SLAB_BYTES = 16 * 1024;
-const INITIAL_SLAB_FRAMES = 32;
-
-/** One batch's worth of frames: the slab a pipe end fills and then delivers. */
-class Slab implements RxBatch {
-  buf = new Uint8Array(INITIAL_SLAB_BYTES);
-  offsets = new Uint32Array(INITIAL_SLAB_FRAMES);
-  lengths = new Uint32Array(INITIAL_SLAB_FRAMES);
-  count = 0;
-  /** Bytes used in `buf` (frames, and their virtio_net_hdrs when `vnetHdr`, packed). */
-  used = 0;
-
-  constructor(readonly vnetHdr: boolean) {}
-
-  /**
-   * Appends a copy of `src[off, off+len)`; on a vnetHdr slab preceded by the
-   * header at `src[vnetOff…]`, or by an empty one when `vnetOff` is -1.
-   */
-  push(src: Uint8Array, off: number, len: number, vnetOff = -1): void {
-    const head = this.vnetHdr ? VNET_HDR_LEN : 0;
-    if (this.used + head + len > this.buf.length) {
-      const grown = new Uint8Array(Math.max(this.buf.length * 2, this.used + head + len));
-      grown.set(this.buf.subarray(0, this.used));
-      this.buf = grown;
-    }
-    if (this.count === this.offsets.length) {
-      const offsets = new Uint32Array(this.count * 2);
-      const lengths = new Uint32Array(this.count * 2);
-      offsets.set(this.offsets);
-      lengths.set(this.lengths);
-      this.offsets = offsets;
-      this.lengths = lengths;
-    }
-    if (head > 0) {
-      if (vnetOff >= 0) this.buf.set(src.subarray(vnetOff, vnetOff + VNET_HDR_LEN), this.used);
-      else this.buf.fill(0, this.used, this.used + VNET_HDR_LEN);
-      this.used += VNET_HDR_LEN;
-    }
-    this.buf.set(src.subarray(off, off + len), this.used);
-    this.offsets[this.count] = this.used;
-    this.lengths[this.count] = len;
-    this.count++;
-    this.used += len;
-  }
-
-  reset(): void {
-    this.count = 0;
-    this.used = 0;
-  }
 }
 
 /** Shared: its output is copied into a slab before the next call. */
@@ -114,9 +64,9 @@ export class PipePort implements Port {
   private isUp = true;
   private closed = false;
   /** Frames sent on this end, waiting for the delivery timer. */
-  private filling: Slab;
+  private filling: FrameSlab;
   /** The slab delivered last; reused once the next delivery swaps it in. */
-  private spare: Slab;
+  private spare: FrameSlab;
   private readonly timer: Timer;
 
   /** Use `createPipe`; an end is useless without its peer. */
@@ -127,8 +77,8 @@ export class PipePort implements Port {
     readonly vnetHdr = false,
   ) {
     this.name = name;
-    this.filling = new Slab(vnetHdr);
-    this.spare = new Slab(vnetHdr);
+    this.filling = new FrameSlab(vnetHdr);
+    this.spare = new FrameSlab(vnetHdr);
     this.timer = new Timer(clock.timers, this.deliver);
   }
 

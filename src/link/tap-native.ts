@@ -10,6 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { NativeFrameDevice } from './native-port.js';
 
 export interface NativeTapOptions {
   vnetHdr: boolean;
@@ -17,48 +18,12 @@ export interface NativeTapOptions {
   multiQueue: boolean;
 }
 
-/** Called once per batch of received frames; `errno` is non-zero when reading stopped on an error. */
-export type NativeBatchCallback = (count: number, errno: number) => void;
-
-export interface NativeTap {
+/** The TAP addon's device: the calls every native port device offers (native-port.ts), and its name and fd. */
+export interface NativeTap extends NativeFrameDevice {
   /** The name the kernel gave the device. */
   readonly ifname: string;
   /** The TAP's file descriptor, -1 once closed. */
   readonly fd: number;
-  /**
-   * Starts reading: each batch is read into `slab`, frame i at
-   * `offsets[i]` with `lengths[i]` bytes (a virtio_net_hdr before it in vnet
-   * mode), at most `maxFrames` per batch; then `onBatch(count, 0)`.
-   */
-  startReading(
-    slab: Uint8Array,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    maxFrames: number,
-    onBatch: NativeBatchCallback,
-  ): void;
-  /**
-   * Writes frames `start .. start+count-1` (frame i is
-   * `sources[i][offsets[i], offsets[i]+lengths[i])`, preceded by a zero
-   * virtio_net_hdr when `prefixVnet[i]` is 1). `errnos[i]` becomes 0 or the
-   * frame's errno. Stops at EAGAIN; returns how many frames were handled.
-   */
-  writeBatch(
-    sources: ReadonlyArray<Uint8Array | undefined>,
-    offsets: Uint32Array,
-    lengths: Uint32Array,
-    prefixVnet: Uint8Array,
-    start: number,
-    count: number,
-    errnos: Int32Array,
-  ): number;
-  /** Calls `cb` once, when the device can take writes again. */
-  waitWritable(cb: () => void): void;
-  /** Whether an open TAP keeps the event loop alive (default: it does). */
-  ref(): void;
-  unref(): void;
-  /** Stops polling and closes the fd. Idempotent. */
-  close(): void;
 }
 
 export interface TapBinding {

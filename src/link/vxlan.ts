@@ -36,11 +36,12 @@
  * ECMP entropy; one socket cannot do that).
  */
 import { GsoSegmenter, VNET_HDR_F_NEEDS_CSUM, VNET_HDR_GSO_ECN, VNET_HDR_GSO_NONE, vnetFlags, vnetGsoType } from './gso.js';
-import { countDrop, newPortStats, type Port, type PortStats, type RxBatch, type RxHandler, VNET_HDR_LEN } from './port.js';
+import { FrameSlab } from './frame-slab.js';
+import { countDrop, newPortStats, type Port, type PortStats, type RxHandler, VNET_HDR_LEN } from './port.js';
 import type { VxlanUnderlay } from './vxlan-underlay.js';
 import { FRAG_NEEDED_MAX_FRAME, writeFragNeeded } from './vxlan-pmtu.js';
 import { type Clock, type TableUsage, Timer } from '../time/index.js';
-import { formatMac, type Mac } from '../wire/address.js';
+import { formatMac, readMac, type Mac } from '../wire/address.js';
 import { ETHERTYPE } from '../wire/ethernet.js';
 import {
   VXLAN_FLAG_I,
@@ -112,41 +113,6 @@ interface Learned {
 /** Shared: its output is copied into a datagram before the next call. */
 let segmenter: GsoSegmenter | undefined;
 
-/** One tick's received frames, handed over as one batch. */
-class RxSlab implements RxBatch {
-  buf = new Uint8Array(64 * 1024);
-  offsets = new Uint32Array(64);
-  lengths = new Uint32Array(64);
-  count = 0;
-  used = 0;
-  readonly vnetHdr = false;
-
-  push(src: Uint8Array, off: number, len: number): void {
-    if (this.used + len > this.buf.length) {
-      const grown = new Uint8Array(Math.max(this.buf.length * 2, this.used + len));
-      grown.set(this.buf.subarray(0, this.used));
-      this.buf = grown;
-    }
-    if (this.count === this.offsets.length) {
-      const offsets = new Uint32Array(this.count * 2);
-      const lengths = new Uint32Array(this.count * 2);
-      offsets.set(this.offsets);
-      lengths.set(this.lengths);
-      this.offsets = offsets;
-      this.lengths = lengths;
-    }
-    this.buf.set(src.subarray(off, off + len), this.used);
-    this.offsets[this.count] = this.used;
-    this.lengths[this.count] = len;
-    this.count++;
-    this.used += len;
-  }
-}
-
-function macAt(buf: Uint8Array, off: number): Mac {
-  return (buf[off]! * 2 ** 40) + (buf[off + 1]! * 2 ** 32) + ((buf[off + 2]! << 24) >>> 0) + (buf[off + 3]! << 16) + (buf[off + 4]! << 8) + buf[off + 5]!;
-}
-
 export class VxlanPort implements Port {
   readonly name: string;
   readonly stats: PortStats = newPortStats();
@@ -167,8 +133,8 @@ export class VxlanPort implements Port {
   private readonly agingMs: number;
   private readonly maxLearned: number;
   private readonly pmtu: boolean;
-  private filling = new RxSlab();
-  private spare = new RxSlab();
+  private filling = new FrameSlab(false);
+  private spare = new FrameSlab(false);
   private readonly timer: Timer;
   private readonly icmp = new Uint8Array(FRAG_NEEDED_MAX_FRAME);
   private closed = false;
@@ -243,13 +209,13 @@ export class VxlanPort implements Port {
     this.stats.txFrames++;
     this.stats.txBytes += len;
     if ((buf[off]! & 1) === 0) {
-      const e = this.fdb.get(macAt(buf, off));
+      const e = this.fdb.get(readMac(buf, off));
       if (e !== undefined) {
         if (this.clock.now() - e.lastSeen <= this.agingMs) {
           this.encapsulate(e.remote, buf, off, len);
           return true;
         }
-        this.fdb.delete(macAt(buf, off));
+        this.fdb.delete(readMac(buf, off));
         this.learnStats.expired++;
       }
     }
@@ -303,7 +269,7 @@ export class VxlanPort implements Port {
       countDrop(this.stats, 'runt');
       return;
     }
-    if ((buf[off + 6]! & 1) === 0) this.learn(macAt(buf, off + 6), remote);
+    if ((buf[off + 6]! & 1) === 0) this.learn(readMac(buf, off + 6), remote);
     remote.rxFrames++;
     remote.rxBytes += len;
     this.queue(buf, off, len);
@@ -350,8 +316,7 @@ export class VxlanPort implements Port {
     const batch = this.filling;
     if (batch.count === 0) return;
     this.filling = this.spare;
-    this.filling.count = 0;
-    this.filling.used = 0;
+    this.filling.reset();
     this.spare = batch;
     const handler = this.onReceive;
     if (this.closed) return;

@@ -9,7 +9,7 @@
  */
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
-import type { NativeBatchCallback } from '../../src/link/tap-native.js';
+import type { NativeBatchCallback } from '../../src/link/native-port.js';
 
 const fake = vi.hoisted(() => ({
   /** Frames a write call may still take before EAGAIN. */
