@@ -189,6 +189,8 @@ export class TcpSocket extends Duplex {
   private held: Buffer[] = [];
   /** Chunks delivered and not yet run through `onData`, oldest first, one per queued `runData`. */
   private dataChunks: Uint8Array[] = [];
+  /** Bytes each queued run holds: its first chunk and the contiguous ones joined to it. */
+  private dataLengths: number[] = [];
   private dataHead = 0;
   private heldBytes = 0;
   /** The peer's FIN arrived behind held bytes. */
@@ -484,24 +486,31 @@ export class TcpSocket extends Duplex {
   private queueData(chunk: Uint8Array): void {
     this.queuedBytes += chunk.byteLength;
     const chunks = this.dataChunks;
-    if (chunks.length > this.dataHead && this.queue.lastIs(this.runData)) {
-      const last = chunks[chunks.length - 1]!;
-      if (last.buffer === chunk.buffer && last.byteOffset + last.byteLength === chunk.byteOffset && last.byteLength + chunk.byteLength <= MAX_JOINED) {
-        chunks[chunks.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.byteLength + chunk.byteLength);
+    const last = chunks.length - 1;
+    if (last >= this.dataHead && this.queue.lastIs(this.runData)) {
+      const first = chunks[last]!;
+      const len = this.dataLengths[last]!;
+      // Joined by length only: the view is built once, when the run is pushed.
+      if (first.buffer === chunk.buffer && first.byteOffset + len === chunk.byteOffset && len + chunk.byteLength <= MAX_JOINED) {
+        this.dataLengths[last] = len + chunk.byteLength;
         return;
       }
     }
     chunks.push(chunk);
+    this.dataLengths.push(chunk.byteLength);
     this.queue.push(this.runData);
   }
 
   private readonly runData = (): void => {
-    const chunk = this.dataChunks[this.dataHead++]!;
+    const i = this.dataHead++;
+    const first = this.dataChunks[i]!;
+    const len = this.dataLengths[i]!;
     if (this.dataHead === this.dataChunks.length) {
       this.dataChunks.length = 0;
+      this.dataLengths.length = 0;
       this.dataHead = 0;
     }
-    this.onData(chunk);
+    this.onData(len === first.byteLength ? first : new Uint8Array(first.buffer, first.byteOffset, len));
   };
 
   private onData(chunk: Uint8Array): void {
